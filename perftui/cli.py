@@ -1,0 +1,250 @@
+"""The ``perftui`` command: ingest, analyze (more commands arrive with the advisor, profiles, app).
+
+Errors the user can fix are one line on stderr and exit code 2; never a traceback.
+Exit codes: 0 success, 1 a finding at or above ``--fail-on``, 2 bad input or usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import re
+import sys
+from collections.abc import Sequence
+from contextlib import nullcontext
+from pathlib import Path
+
+import duckdb
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
+
+from perftui import __version__
+from perftui.ingest.driver import IngestError, IngestResult, ingest_path
+from perftui.ingest.formats import ParseOptions, all_formats
+from perftui.store import schema
+from perftui.store.queries import Window
+from perftui.textsafe import clean
+
+DEFAULT_DB = "perftui.duckdb"
+EXIT_OK, EXIT_FINDINGS, EXIT_INPUT = 0, 1, 2
+
+
+class UsageError(Exception):
+    """Bad arguments; the message is shown as one line."""
+
+
+def _add_ingest_args(p: argparse.ArgumentParser, *, files_required: bool) -> None:
+    p.add_argument(
+        "files",
+        nargs="+" if files_required else "*",
+        metavar="FILE",
+        help="log files ('-' = standard input; .gz/.bz2/.zst read transparently)",
+    )
+    p.add_argument("--db", default=DEFAULT_DB, help=f"DuckDB file (default ./{DEFAULT_DB})")
+    p.add_argument(
+        "--log-format", choices=[f.name for f in all_formats()], help="skip auto-detection"
+    )
+    p.add_argument("--prefix", help="PostgreSQL log_line_prefix of a stderr log, when not detected")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="perftui",
+        description="Slow-query logs and Python profiles in one DuckDB file, and what to fix.",
+    )
+    parser.add_argument("--version", action="version", version=f"perftui {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("ingest", help="load logs into the DuckDB file")
+    _add_ingest_args(p, files_required=True)
+
+    p = sub.add_parser("analyze", help="ingest what is new, then report (text, JSON, Markdown)")
+    _add_ingest_args(p, files_required=False)
+    p.add_argument("--format", choices=("text", "json", "markdown"), default="text")
+    p.add_argument("--output", "-o", help="write the report here instead of standard output")
+    p.add_argument("--top", type=int, default=None, help="show the N classes with most time")
+    p.add_argument(
+        "--order-by",
+        default="total_ms",
+        choices=("total_ms", "count", "p95_ms", "max_ms", "mean_ms", "rows"),
+    )
+    p.add_argument("--since", help="only entries at/after: ISO time or N[smhd] ago")
+    p.add_argument("--until", help="only entries before: ISO time or N[smhd] ago")
+    p.add_argument(
+        "--show-literals",
+        action="store_true",
+        help="include sample statements with their literal values in the report",
+    )
+    return parser
+
+
+_RELATIVE = re.compile(r"^(\d+)([smhd])$")
+
+
+def parse_time(value: str | None, now: dt.datetime | None = None) -> dt.datetime | None:
+    """ISO date/time (taken as UTC) or ``N[smhd]`` before now."""
+    if value is None:
+        return None
+    m = _RELATIVE.match(value.strip())
+    if m:
+        unit = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}[m.group(2)]
+        now = now or dt.datetime.now(dt.UTC).replace(tzinfo=None)
+        return now - dt.timedelta(**{unit: int(m.group(1))})
+    try:
+        parsed = dt.datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise UsageError(
+            f"cannot read time {value!r}: use YYYY-MM-DD[ HH:MM:SS] or N[smhd]"
+        ) from None
+    if parsed.tzinfo is not None:
+        parsed = parsed.astimezone(dt.UTC).replace(tzinfo=None)
+    return parsed
+
+
+def _progress(err: Console, path: str):
+    if not err.is_terminal or path == "-":
+        return nullcontext(None)
+    try:
+        size = Path(path).stat().st_size
+    except OSError:
+        return nullcontext(None)
+    prog = Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+        console=err,
+        transient=True,
+    )
+    return _ProgressCtx(prog, clean(Path(path).name, one_line=True), size)
+
+
+class _ProgressCtx:
+    def __init__(self, prog: Progress, name: str, size: int) -> None:
+        self.prog, self.name, self.size = prog, name, size
+
+    def __enter__(self):
+        self.prog.start()
+        task = self.prog.add_task(self.name.replace("[", "\\["), total=self.size)
+        return lambda done: self.prog.update(task, completed=min(done, self.size))
+
+    def __exit__(self, *exc: object) -> None:
+        self.prog.stop()
+
+
+def _summary_line(r: IngestResult) -> str:
+    path = clean(r.path, one_line=True)
+    if r.status == "empty":
+        return f"{path}: empty, nothing to ingest"
+    if r.status == "unchanged":
+        return f"{path}: already ingested, nothing new"
+    verb = "appended" if r.status == "appended" else "ingested"
+    reasons = ""
+    if r.reject_reasons:
+        reasons = (
+            " ("
+            + ", ".join(f"{clean(k, one_line=True)}: {v:,}" for k, v in r.reject_reasons.items())
+            + ")"
+        )
+    return (
+        f"{path}: {verb} as {r.format}: {r.lines:,} lines read = "
+        f"{r.lines - r.reject_lines:,} in {r.entries:,} entries + {r.reject_lines:,} rejected{reasons}"
+    )
+
+
+def run_ingest(con: duckdb.DuckDBPyConnection, args: argparse.Namespace, err: Console) -> int:
+    """Ingest every file; one line per file on stderr. Returns EXIT_INPUT if any file failed."""
+    status = EXIT_OK
+    options = ParseOptions(prefix=args.prefix)
+    for path in args.files:
+        try:
+            with _progress(err, path) as on_progress:
+                result = ingest_path(
+                    con, path, log_format=args.log_format, options=options, on_progress=on_progress
+                )
+        except IngestError as exc:
+            err.print(f"perftui: {clean(str(exc), one_line=True)}", markup=False, highlight=False)
+            status = EXIT_INPUT
+            continue
+        err.print(_summary_line(result), markup=False, highlight=False)
+    return status
+
+
+def cmd_ingest(args: argparse.Namespace, out: Console, err: Console) -> int:
+    with schema.connect(args.db) as con:
+        return run_ingest(con, args, err)
+
+
+def cmd_analyze(args: argparse.Namespace, out: Console, err: Console) -> int:
+    from perftui.report import model, render_markdown, render_text
+
+    window = Window(parse_time(args.since), parse_time(args.until))
+    if args.top is not None and args.top < 1:
+        raise UsageError("--top must be at least 1")
+    status = EXIT_OK
+    if args.files:
+        with schema.connect(args.db) as con:
+            status = run_ingest(con, args, err)
+    with schema.connect(args.db, read_only=True) as con:
+        report = model.build(
+            con,
+            window=window,
+            top=args.top,
+            order_by=args.order_by,
+            show_literals=args.show_literals,
+        )
+    if args.format == "json":
+        import json
+
+        text = json.dumps(model.to_dict(report), indent=2, ensure_ascii=False) + "\n"
+    elif args.format == "markdown":
+        text = render_markdown.render(report)
+    else:
+        text = None
+    if args.output:
+        target = Path(args.output)
+        try:
+            if text is None:
+                with target.open("w", encoding="utf-8") as fh:
+                    render_text.render(report, Console(file=fh, width=160, color_system=None))
+            else:
+                target.write_text(text, encoding="utf-8")
+        except OSError as exc:
+            raise UsageError(f"cannot write {args.output}: {exc.strerror}") from None
+    elif text is None:
+        render_text.render(report, out, width_hint=max(30, out.width - 80))
+    else:
+        sys.stdout.write(text)
+    return status
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    out = Console()
+    err = Console(stderr=True)
+    if args.command is None:
+        parser.print_help()
+        return EXIT_OK
+    handler = {"ingest": cmd_ingest, "analyze": cmd_analyze}[args.command]
+    try:
+        return handler(args, out, err)
+    except (UsageError, schema.StoreError) as exc:
+        err.print(f"perftui: {clean(str(exc), one_line=True)}", markup=False, highlight=False)
+        return EXIT_INPUT
+    except KeyboardInterrupt:
+        err.print("perftui: interrupted", markup=False)
+        return 130
+    except BrokenPipeError:
+        return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,145 @@
+"""Query fingerprints, computed vectorised inside DuckDB (RE2), never with sqlglot.
+
+The steps follow pt-query-digest's ``QueryRewriter::fingerprint`` run with
+``--preserve-embedded-numbers`` (so ``users_2009`` stays), so MySQL logs group into the same
+classes pt-query-digest reports; PostgreSQL adds ``$n`` placeholders, dollar quoting and keeps
+``"quoted identifiers"``. The two steps RE2 cannot express (they need back-references) run in
+Python on the few *distinct* fingerprints that need them.
+
+>>> fingerprint_one("SELECT * FROM t WHERE a IN (1, 2,3) AND b = 'x' LIMIT 5, 10")
+'select * from t where a in(?+) and b = ? limit ?'
+"""
+
+from __future__ import annotations
+
+import re
+
+import duckdb
+
+
+def _lit(s: str) -> str:
+    return "'" + s.replace("'", "''") + "'"
+
+
+def _re(expr: str, pattern: str, repl: str, flags: str = "g") -> str:
+    return f"regexp_replace({expr}, {_lit(pattern)}, {_lit(repl)}, {_lit(flags)})"
+
+
+def fingerprint_sql(q: str, dialect: str) -> str:
+    """A DuckDB SQL expression giving the fingerprint of column ``q``.
+
+    ``dialect`` ('mysql' or 'postgres') is fixed per source, so it selects steps here rather than
+    in SQL, keeping the expression linear in size.
+    """
+    is_pg = dialect == "postgres"
+    x = q
+    # Multi-row INSERT/REPLACE: keep the first tuple only, before anything else (pt step 2).
+    x = _re(
+        x,
+        r"(?is)^(\s*(?:INSERT|REPLACE)(?:\s+IGNORE)?\s+INTO.+?VALUES\s*\(.*?\))\s*,\s*\(.*$",
+        r"\1",
+        "",
+    )
+    # Comments: /* */ except /*!version*/; -- to end of line (and # on MySQL).
+    x = _re(x, r"(?s)/\*[^!].*?\*/", "")
+    x = _re(x, r"(?m)--[^'\"\n]*$" if is_pg else r"(?m)(?:--|#)[^'\"\n]*$", "")
+    # Strings. MySQL: "..." is a string too; PostgreSQL: "..." is an identifier, $$...$$ a string.
+    x = _re(x, r"""\\["']""", "")
+    if is_pg:
+        x = _re(x, r"(?s)\$([A-Za-z_]*)\$.*?\$[A-Za-z_]*\$", "?")
+    else:
+        x = _re(x, r'(?s)".*?"', "?")
+    x = _re(x, r"(?s)'.*?'", "?")
+    x = _re(x, r"(?i)\bfalse\b|\btrue\b", "?")
+    # Bind placeholders, then numbers that do not sit inside an identifier.
+    x = _re(x, r"\$[0-9]+", "?")
+    x = _re(x, r"\b[0-9+-][0-9a-f.xb+-]*", "?")
+    x = _re(x, r"[xb.+-]\?", "?")
+    # Whitespace folds, case folds.
+    x = "lower(trim(" + _re(x, r"\s+", " ") + "))"
+    x = _re(x, r"\bnull\b", "?")
+    x = _re(x, r"\b(in|values?)(?:[\s,]*\([\s?,]*\))+", r"\1(?+)")
+    x = _re(x, r"\blimit \?(?:, ?\?| offset \?)?", "limit ?", "")
+    x = _re(x, r"\boffset \?", "offset ?", "")
+    special = (
+        f"CASE WHEN regexp_matches({q}, '^SELECT /\\*!40001 SQL_NO_CACHE \\*/ \\* FROM `') "
+        "THEN 'mysqldump' "
+        f"WHEN regexp_matches({q}, '/\\*\\w+\\.\\w+:[0-9]/[0-9]\\*/') THEN 'percona-toolkit' "
+        f"WHEN starts_with({q}, 'administrator command: ') THEN {q} "
+        f"WHEN regexp_matches({q}, '(?i)^\\s*call\\s+\\S+\\(') "
+        f"THEN lower(regexp_extract({q}, '(?i)^\\s*(call\\s+[^(\\s]+)', 1)) "
+        f"WHEN regexp_matches({q}, '(?i)^\\s*use\\s+\\S+\\s*;?\\s*$') THEN 'use ?' "
+        f"ELSE {x} END"
+    )
+    return special
+
+
+# --- the post-steps RE2 cannot do, applied to distinct fingerprints only -----------------------
+
+_UNION_RE = re.compile(r"\b(select\s.*?)(?:(\sunion(?:\sall)?)\s\1)+")
+_ORDER_BY_RE = re.compile(r"\border by ", re.I)
+_ASC_RE = re.compile(r"(.+?)\s+asc\b", re.I)
+
+
+def needs_post(fp: str) -> bool:
+    return " union " in fp or " asc" in fp
+
+
+def post_process(fp: str) -> str:
+    """pt-query-digest's repeated-UNION collapse and ORDER BY … ASC removal."""
+    if " union " in fp:
+        fp = _UNION_RE.sub(lambda m: f"{m.group(1)} /*repeat{m.group(2)}*/", fp)
+    m = _ORDER_BY_RE.search(fp)
+    if m and " asc" in fp[m.end() :]:
+        head, tail = fp[: m.end()], fp[m.end() :]
+        fp = head + _ASC_RE.sub(r"\1", tail)
+    return fp
+
+
+def class_id_sql(fp: str = "fingerprint") -> str:
+    """pt-query-digest style id: md5 of the fingerprint, first 16 hex digits upper-cased."""
+    return f"upper(substr(md5({fp}), 1, 16))"
+
+
+def attributes_sql(q: str = "query") -> dict[str, str]:
+    """Per-entry values the fingerprint hides but the advisor needs (OFFSET, LIMIT, list sizes)."""
+
+    def num(expr: str) -> str:
+        return f"TRY_CAST(NULLIF({expr}, '') AS BIGINT)"
+
+    return {
+        "limit_value": "coalesce("
+        + num(f"regexp_extract({q}, '(?i)\\blimit\\s+\\d+\\s*,\\s*(\\d+)', 1)")
+        + ", "
+        + num(f"regexp_extract({q}, '(?i)\\blimit\\s+(\\d+)', 1)")
+        + ")",
+        "offset_value": "coalesce("
+        + num(f"regexp_extract({q}, '(?i)\\boffset\\s+(\\d+)', 1)")
+        + ", "
+        + num(f"regexp_extract({q}, '(?i)\\blimit\\s+(\\d+)\\s*,', 1)")
+        + ")",
+        "in_list_len": (
+            f"CASE WHEN regexp_matches({q}, '(?i)\\bin\\s*\\(\\s*[^()\\s]') "
+            f"AND NOT regexp_matches({q}, '(?i)\\bin\\s*\\(\\s*select\\b') "
+            f"THEN length(regexp_extract({q}, '(?i)\\bin\\s*\\(([^()]*)\\)', 1)) - "
+            f"length(replace(regexp_extract({q}, '(?i)\\bin\\s*\\(([^()]*)\\)', 1), ',', '')) + 1 "
+            "END"
+        ),
+        "values_rows": (
+            f"CASE WHEN regexp_matches({q}, '(?is)^\\s*(insert|replace)\\b.*\\bvalues?\\s*\\(') "
+            f"THEN len(regexp_extract_all({q}, '\\)\\s*,\\s*\\(')) + 1 END"
+        ),
+    }
+
+
+_con: duckdb.DuckDBPyConnection | None = None
+
+
+def fingerprint_one(query: str, dialect: str = "mysql") -> str:
+    """Fingerprint one statement (tests, the CLI's ``compare``); bulk work uses the SQL form."""
+    global _con
+    if _con is None:
+        _con = duckdb.connect()
+    row = _con.execute(f"SELECT {fingerprint_sql('$q', dialect)}", {"q": query}).fetchone()
+    fp = row[0]
+    return post_process(fp) if needs_post(fp) else fp

@@ -1,0 +1,204 @@
+"""Ingest one input into the store: identify it, detect its format, stream it through its parser.
+
+A source is identified by the checksum of its first bytes, so the same file ingested twice (under
+any name, or piped on stdin) adds nothing, and a file that grew is read on from where the last
+ingest stopped. Batches are written as they fill, so memory does not grow with the file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import duckdb
+
+from perftui.ingest import formats
+from perftui.ingest.formats import Format, ParseOptions
+from perftui.ingest.records import Entry, Reject
+from perftui.ingest.sources import OpenSource, SourceError, line_batches, open_source, sample_lines
+from perftui.store import writer
+
+FLUSH_ENTRIES = 50_000
+
+DIALECT = {
+    "postgres-stderr": "postgres",
+    "postgres-csv": "postgres",
+    "postgres-json": "postgres",
+    "mysql-slow": "mysql",
+}
+
+
+class IngestError(Exception):
+    """Input perftui cannot ingest; the message is one line that says what and where."""
+
+
+@dataclass(slots=True)
+class IngestResult:
+    path: str
+    format: str | None
+    source_id: int | None
+    lines: int = 0  # lines read in this run
+    entries: int = 0
+    reject_lines: int = 0
+    reject_reasons: dict[str, int] = field(default_factory=dict)
+    status: str = "ingested"  # ingested | appended | unchanged | empty
+
+
+def _known_source(con: duckdb.DuckDBPyConnection, src: OpenSource) -> tuple | None:
+    """The stored source whose head is a prefix of this input's head, if any."""
+    rows = con.execute(
+        "SELECT source_id, head_sha1, head_bytes, bytes_read, lines, complete, format, prefix"
+        " FROM sources WHERE head_bytes <= ? ORDER BY source_id",
+        [len(src.head)],
+    ).fetchall()
+    for row in rows:
+        if hashlib.sha1(src.head[: row[2]]).hexdigest() == row[1]:
+            return row
+    return None
+
+
+def _choose_format(path: str, sample: list[str], log_format: str | None) -> Format:
+    if log_format:
+        try:
+            fmt = formats.by_name(log_format)
+        except KeyError as exc:
+            raise IngestError(str(exc.args[0])) from None
+        if fmt.sniff(sample) == 0.0:
+            raise IngestError(
+                f"{path}: --log-format {log_format} does not match; first line: {_first(sample)}"
+            )
+        return fmt
+    fmt, _score = formats.detect(sample)
+    if fmt is None:
+        raise IngestError(f"{path}: not a log format perftui knows; first line: {_first(sample)}")
+    return fmt
+
+
+def _first(sample: list[str]) -> str:
+    line = next((s for s in sample if s.strip()), "")
+    printable = "".join(ch if ch.isprintable() else "?" for ch in line[:80])
+    return repr(printable)
+
+
+def ingest_path(
+    con: duckdb.DuckDBPyConnection,
+    path: str,
+    *,
+    log_format: str | None = None,
+    options: ParseOptions | None = None,
+    on_progress: Callable[[int], None] | None = None,
+) -> IngestResult:
+    """Ingest ``path`` (``-`` = stdin) into the store behind ``con``; see the module docstring."""
+    try:
+        src = open_source(path)
+    except SourceError as exc:
+        raise IngestError(str(exc)) from None
+    try:
+        return _ingest(con, src, log_format, options or ParseOptions(), on_progress)
+    except SourceError as exc:
+        raise IngestError(str(exc)) from None
+    except (OSError, EOFError) as exc:
+        raise IngestError(f"{path}: read failed: {exc}") from None
+    finally:
+        src.close()
+
+
+def _ingest(
+    con: duckdb.DuckDBPyConnection,
+    src: OpenSource,
+    log_format: str | None,
+    options: ParseOptions,
+    on_progress: Callable[[int], None] | None,
+) -> IngestResult:
+    if not src.head:
+        return IngestResult(src.path, None, None, status="empty")
+    sample = sample_lines(src.head)
+    known = _known_source(con, src)
+    start_offset, first_line = 0, 1
+    status = "ingested"
+    if known is not None:
+        source_id, _sha, _hb, bytes_read, lines, complete, fmt_name, prefix = known
+        if complete:
+            if src.size is not None and src.size <= bytes_read:
+                return IngestResult(src.path, fmt_name, source_id, status="unchanged")
+            start_offset, first_line, status = bytes_read, lines + 1, "appended"
+            log_format = fmt_name
+            options = ParseOptions(prefix=options.prefix or prefix)
+        else:
+            writer.forget_source(con, source_id)  # interrupted earlier: redo it whole
+    fmt = _choose_format(src.path, sample, log_format)
+    try:
+        parser = fmt.make(sample, options)
+    except ValueError as exc:
+        raise IngestError(f"{src.path}: {exc}") from None
+    dialect = DIALECT.get(fmt.name, "postgres")
+    prefix = getattr(parser, "prefix", None)
+    if known is not None and status == "appended":
+        source_id = known[0]
+        writer.mark_incomplete(con, source_id)
+    else:
+        source_id = writer.begin_source(
+            con,
+            known[0] if known is not None else None,
+            path=src.path,
+            fmt=fmt.name,
+            dialect=dialect,
+            prefix=prefix,
+            inode=src.inode,
+            head_sha1=src.head_sha1,
+            head_bytes=len(src.head),
+        )
+    result = IngestResult(src.path, fmt.name, source_id, status=status)
+    entry_no = writer.next_entry_no(con, source_id)
+    pending: list[Entry] = []
+    rejects: list[Reject] = []
+    end_offset = start_offset
+    lines_seen = 0
+
+    def flush() -> None:
+        nonlocal entry_no
+        if pending:
+            pending.sort(key=_line_start)
+            writer.write_entries(con, source_id, entry_no, pending, dialect)
+            entry_no += len(pending)
+            result.entries += len(pending)
+            pending.clear()
+        if rejects:
+            writer.write_rejects(con, source_id, rejects)
+            for r in rejects:
+                result.reject_reasons[r.reason] = result.reject_reasons.get(r.reason, 0) + 1
+            result.reject_lines += len(rejects)
+            rejects.clear()
+
+    for batch in line_batches(src, start_offset, first_line):
+        parser.feed(batch.lines, batch.first_line_no)
+        lines_seen += len(batch.lines)
+        end_offset = batch.end_offset
+        pending.extend(parser.entries)
+        parser.entries.clear()
+        rejects.extend(parser.rejects)
+        parser.rejects.clear()
+        if len(pending) >= FLUSH_ENTRIES or len(rejects) >= FLUSH_ENTRIES:
+            flush()
+        if on_progress is not None:
+            on_progress(end_offset)
+    parser.finish()
+    pending.extend(parser.entries)
+    rejects.extend(parser.rejects)
+    parser.entries.clear()
+    parser.rejects.clear()
+    flush()
+    result.lines = lines_seen
+    writer.finish_source(
+        con,
+        source_id,
+        bytes_read=end_offset,
+        lines=first_line - 1 + lines_seen,
+        inode=src.inode,
+    )
+    return result
+
+
+def _line_start(e: Entry) -> int:
+    return e.line_start

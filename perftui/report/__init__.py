@@ -1,0 +1,1 @@
+"""One in-memory report model and its renderings (text, JSON, Markdown)."""

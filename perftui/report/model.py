@@ -1,0 +1,147 @@
+"""The report every output format renders: built once from the store, plain data only.
+
+``schema_version`` versions the JSON form (documented in the README); bump it when a key changes
+meaning or disappears, not when one is added.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+import duckdb
+
+from perftui import __version__
+from perftui.rules import parsing
+from perftui.store import queries
+from perftui.store.queries import HISTOGRAM_LABELS, Window
+
+SCHEMA_VERSION = 1
+
+
+@dataclass(slots=True)
+class Report:
+    generated_at: dt.datetime
+    window: Window
+    totals: queries.Totals
+    sources: list[queries.SourceSummary]
+    classes: list[queries.ClassStats]
+    classes_total: int
+    findings: list[dict[str, Any]] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    show_literals: bool = False
+
+
+def build(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    window: Window | None = None,
+    top: int | None = None,
+    order_by: str = "total_ms",
+    show_literals: bool = False,
+) -> Report:
+    """Gather sources, totals and ranked class statistics (parsing new classes once)."""
+    window = window or Window()
+    parsing.ensure_parsed(con)
+    all_classes = queries.class_stats(con, window, order_by=order_by)
+    shown = all_classes if top is None else all_classes[:top]
+    tables = dict(
+        con.execute("SELECT class_id, coalesce(tables, []) FROM query_classes").fetchall()
+    )
+    for c in shown:
+        c.tables = list(tables.get(c.class_id) or [])
+    report = Report(
+        generated_at=dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0),
+        window=window,
+        totals=queries.totals(con, window),
+        sources=queries.sources(con),
+        classes=shown,
+        classes_total=len(all_classes),
+        show_literals=show_literals,
+    )
+    for s in report.sources:
+        if not s.complete:
+            report.warnings.append(f"{s.path}: ingest was interrupted; re-run ingest to finish it")
+        if not s.reconciles:
+            report.warnings.append(
+                f"{s.path}: {s.lines} lines read but {s.entry_lines} in entries"
+                f" + {s.reject_lines} rejected"
+            )
+    return report
+
+
+def _iso(v: dt.datetime | None) -> str | None:
+    return None if v is None else v.isoformat() + "Z"
+
+
+def _num(v: float | None, digits: int = 3) -> float | None:
+    return None if v is None else round(float(v), digits)
+
+
+def to_dict(report: Report) -> dict[str, Any]:
+    """The JSON form (``--format json``); literals only when the user asked for them."""
+    t = report.totals
+    classes = []
+    for c in report.classes:
+        item: dict[str, Any] = {
+            "id": c.class_id,
+            "fingerprint": c.fingerprint,
+            "dialect": c.dialect,
+            "count": c.count,
+            "total_ms": _num(c.total_ms),
+            "mean_ms": _num(c.mean_ms),
+            "min_ms": _num(c.min_ms),
+            "p50_ms": _num(c.p50_ms),
+            "p95_ms": _num(c.p95_ms),
+            "p99_ms": _num(c.p99_ms),
+            "max_ms": _num(c.max_ms),
+            "stddev_ms": _num(c.stddev_ms),
+            "lock_ms": _num(c.lock_ms),
+            "rows_sent": c.rows_sent,
+            "rows_examined": c.rows_examined,
+            "rows_affected": c.rows_affected,
+            "first_seen": _iso(c.first_seen),
+            "last_seen": _iso(c.last_seen),
+            "users": c.users,
+            "databases": c.databases,
+            "hosts": c.hosts,
+            "histogram": dict(zip(HISTOGRAM_LABELS, c.histogram, strict=True)),
+            "tables": c.tables,
+        }
+        if report.show_literals:
+            item["sample"] = c.sample
+        classes.append(item)
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "generator": f"perftui {__version__}",
+        "generated_at": _iso(report.generated_at),
+        "window": {"since": _iso(report.window.since), "until": _iso(report.window.until)},
+        "literals_shown": report.show_literals,
+        "totals": {
+            "entries": t.entries,
+            "queries": t.queries,
+            "classes": t.classes,
+            "total_ms": _num(t.total_ms),
+            "first_seen": _iso(t.first_ts),
+            "last_seen": _iso(t.last_ts),
+        },
+        "sources": [
+            {
+                "path": s.path,
+                "format": s.format,
+                "lines": s.lines,
+                "entries": s.entries,
+                "entry_lines": s.entry_lines,
+                "rejects": s.reject_lines,
+                "reject_reasons": s.reject_reasons,
+                "complete": s.complete,
+                "reconciles": s.reconciles,
+            }
+            for s in report.sources
+        ],
+        "query_classes": classes,
+        "query_classes_total": report.classes_total,
+        "findings": report.findings,
+        "warnings": report.warnings,
+    }

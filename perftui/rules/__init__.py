@@ -1,0 +1,1 @@
+"""The advisor: one module per rule id, a registry, and the memoised sqlglot parse they share."""

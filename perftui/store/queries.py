@@ -1,0 +1,223 @@
+"""The read side of the store: every report, the TUI and the exports read through these functions.
+
+All values reach SQL as parameters; nothing here formats user input into a statement.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+import duckdb
+
+# Query_time distribution buckets, pt-query-digest style (log10 from 1 µs to 10 s+).
+HISTOGRAM_LABELS = ("1us", "10us", "100us", "1ms", "10ms", "100ms", "1s", "10s+")
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """Optional time window (UTC) applied to every per-entry query."""
+
+    since: dt.datetime | None = None
+    until: dt.datetime | None = None
+
+    def where(self, alias: str = "e") -> tuple[str, list]:
+        clauses, params = [], []
+        if self.since is not None:
+            clauses.append(f"{alias}.ts >= ?")
+            params.append(self.since)
+        if self.until is not None:
+            clauses.append(f"{alias}.ts < ?")
+            params.append(self.until)
+        return (" AND " + " AND ".join(clauses)) if clauses else "", params
+
+
+@dataclass(slots=True)
+class SourceSummary:
+    source_id: int
+    path: str
+    format: str
+    dialect: str
+    lines: int
+    entries: int
+    entry_lines: int
+    reject_lines: int
+    reject_reasons: dict[str, int]
+    complete: bool
+    min_duration_ms: float | None
+
+    @property
+    def reconciles(self) -> bool:
+        return self.lines == self.entry_lines + self.reject_lines
+
+
+@dataclass(slots=True)
+class ClassStats:
+    class_id: str
+    fingerprint: str
+    dialect: str
+    count: int
+    total_ms: float
+    min_ms: float | None
+    max_ms: float | None
+    mean_ms: float | None
+    p50_ms: float | None
+    p95_ms: float | None
+    p99_ms: float | None
+    stddev_ms: float | None
+    lock_ms: float | None
+    rows_sent: int | None
+    rows_examined: int | None
+    rows_affected: int | None
+    first_seen: dt.datetime | None
+    last_seen: dt.datetime | None
+    users: dict[str, int]
+    databases: dict[str, int]
+    hosts: dict[str, int]
+    histogram: list[int]
+    sample: str | None
+    tables: list[str] = field(default_factory=list)
+
+
+def sources(con: duckdb.DuckDBPyConnection) -> list[SourceSummary]:
+    rows = con.execute(
+        """
+        SELECT s.source_id, s.path, s.format, s.dialect, s.lines, s.entries,
+               coalesce((SELECT sum(n_lines) FROM entries e WHERE e.source_id = s.source_id), 0),
+               s.reject_lines, s.complete,
+               (SELECT min(duration_ms) FROM entries e
+                 WHERE e.source_id = s.source_id AND e.kind = 'query')
+        FROM sources s ORDER BY s.source_id
+        """
+    ).fetchall()
+    reasons: dict[int, dict[str, int]] = {}
+    for sid, reason, n in con.execute(
+        "SELECT source_id, reason, count(*) FROM rejects GROUP BY ALL ORDER BY 3 DESC"
+    ).fetchall():
+        reasons.setdefault(sid, {})[reason] = n
+    return [
+        SourceSummary(
+            r[0], r[1], r[2], r[3], r[4], r[5], int(r[6]), r[7], reasons.get(r[0], {}), r[8], r[9]
+        )
+        for r in rows
+    ]
+
+
+_BUCKET = "least(greatest(floor(log10(greatest(duration_ms, 1e-6) * 1000)), 0), 7)"
+
+
+def class_stats(
+    con: duckdb.DuckDBPyConnection,
+    window: Window | None = None,
+    *,
+    order_by: str = "total_ms",
+    limit: int | None = None,
+    class_ids: list[str] | None = None,
+) -> list[ClassStats]:
+    """Per-class statistics over query entries, exact (computed from every row), ranked."""
+    order_cols = {
+        "total_ms": "total_ms",
+        "count": "cnt",
+        "p95_ms": "p95",
+        "max_ms": "mx",
+        "rows": "rows_examined",
+        "mean_ms": "mean",
+    }
+    if order_by not in order_cols:
+        raise ValueError(f"cannot order by {order_by!r}; choose from {', '.join(order_cols)}")
+    wsql, params = (window or Window()).where("e")
+    class_filter = ""
+    if class_ids is not None:
+        class_filter = " AND e.class_id IN (SELECT unnest(?::VARCHAR[]))"
+        params = [*params, class_ids]
+    limit_sql = ""
+    if limit is not None:
+        limit_sql = " LIMIT ?"
+        params = [*params, limit]
+    sql = f"""
+        WITH q AS (
+            SELECT e.* FROM entries e
+            WHERE e.kind = 'query' AND e.class_id IS NOT NULL {wsql}{class_filter}
+        ),
+        agg AS (
+            SELECT class_id, count(*) AS cnt, coalesce(sum(duration_ms), 0) AS total_ms,
+                   min(duration_ms) AS mn, max(duration_ms) AS mx, avg(duration_ms) AS mean,
+                   quantile_cont(duration_ms, 0.5) AS p50,
+                   quantile_cont(duration_ms, 0.95) AS p95,
+                   quantile_cont(duration_ms, 0.99) AS p99,
+                   stddev_pop(duration_ms) AS sd, sum(lock_ms) AS lock_ms,
+                   sum(rows_sent) AS rows_sent, sum(rows_examined) AS rows_examined,
+                   sum(rows_affected) AS rows_affected, min(ts) AS first_seen,
+                   max(ts) AS last_seen,
+                   histogram(user_name) FILTER (WHERE user_name IS NOT NULL) AS users,
+                   histogram(db) FILTER (WHERE db IS NOT NULL) AS dbs,
+                   histogram(host) FILTER (WHERE host IS NOT NULL) AS hosts,
+                   list(CAST({_BUCKET} AS INTEGER)) FILTER (WHERE duration_ms IS NOT NULL)
+                       AS buckets,
+                   arg_max(query, duration_ms) AS sample
+            FROM q GROUP BY class_id
+        )
+        SELECT a.class_id, c.fingerprint, c.dialect, a.cnt, a.total_ms, a.mn, a.mx, a.mean,
+               a.p50, a.p95, a.p99, a.sd, a.lock_ms, a.rows_sent, a.rows_examined,
+               a.rows_affected, a.first_seen, a.last_seen, a.users, a.dbs, a.hosts,
+               list_transform(range(8), i -> len(list_filter(a.buckets, b -> b = i))),
+               a.sample
+        FROM agg a JOIN query_classes c USING (class_id)
+        ORDER BY {order_cols[order_by]} DESC NULLS LAST, a.class_id{limit_sql}
+    """
+    out = []
+    for r in con.execute(sql, params).fetchall():
+        out.append(
+            ClassStats(
+                class_id=r[0],
+                fingerprint=r[1],
+                dialect=r[2],
+                count=r[3],
+                total_ms=r[4],
+                min_ms=r[5],
+                max_ms=r[6],
+                mean_ms=r[7],
+                p50_ms=r[8],
+                p95_ms=r[9],
+                p99_ms=r[10],
+                stddev_ms=r[11],
+                lock_ms=r[12],
+                rows_sent=_int(r[13]),
+                rows_examined=_int(r[14]),
+                rows_affected=_int(r[15]),
+                first_seen=r[16],
+                last_seen=r[17],
+                users=dict(r[18] or {}),
+                databases=dict(r[19] or {}),
+                hosts=dict(r[20] or {}),
+                histogram=list(r[21] or [0] * 8),
+                sample=r[22],
+            )
+        )
+    return out
+
+
+def _int(v: object) -> int | None:
+    return None if v is None else int(v)  # type: ignore[arg-type]
+
+
+@dataclass(slots=True)
+class Totals:
+    entries: int
+    queries: int
+    classes: int
+    total_ms: float
+    first_ts: dt.datetime | None
+    last_ts: dt.datetime | None
+
+
+def totals(con: duckdb.DuckDBPyConnection, window: Window | None = None) -> Totals:
+    wsql, params = (window or Window()).where("e")
+    r = con.execute(
+        f"""SELECT count(*), count(*) FILTER (WHERE kind = 'query'),
+                   count(DISTINCT class_id) FILTER (WHERE kind = 'query'),
+                   coalesce(sum(duration_ms) FILTER (WHERE kind = 'query'), 0), min(ts), max(ts)
+            FROM entries e WHERE true {wsql}""",
+        params,
+    ).fetchone()
+    return Totals(r[0], r[1], r[2], r[3], r[4], r[5])

@@ -1,0 +1,152 @@
+"""The DuckDB schema perftui writes, and opening a store file safely.
+
+The schema is documented in the README so that people can query the file with the ``duckdb``
+CLI; change both together and bump ``SCHEMA_VERSION`` (older files are then migrated or refused
+with a clear message, never half-read).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+
+SCHEMA_VERSION = 1
+
+DDL = """
+CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR);
+
+CREATE TABLE IF NOT EXISTS sources (
+    source_id     INTEGER PRIMARY KEY,
+    path          VARCHAR NOT NULL,      -- as given; '-' for standard input
+    format        VARCHAR NOT NULL,      -- postgres-stderr, postgres-csv, postgres-json, mysql-slow
+    dialect       VARCHAR NOT NULL,      -- postgres | mysql: the SQL dialect of its statements
+    prefix        VARCHAR,               -- PostgreSQL log_line_prefix used to read it
+    inode         BIGINT,
+    head_sha1     VARCHAR NOT NULL,      -- checksum of the first head_bytes bytes: the identity
+    head_bytes    INTEGER NOT NULL,
+    bytes_read    BIGINT NOT NULL,       -- (decompressed) bytes consumed so far: resume point
+    lines         BIGINT NOT NULL,       -- lines read so far
+    entries       BIGINT NOT NULL,
+    reject_lines  BIGINT NOT NULL,
+    complete      BOOLEAN NOT NULL,      -- false while an ingest is running or was interrupted
+    ingested_at   TIMESTAMP NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS entries (
+    source_id     INTEGER NOT NULL,
+    entry_no      BIGINT NOT NULL,       -- order within the source (by first line)
+    line_start    BIGINT NOT NULL,
+    n_lines       INTEGER NOT NULL,
+    kind          VARCHAR NOT NULL,      -- query, error, connect, disconnect, admin, message
+    ts            TIMESTAMP,             -- UTC
+    session       VARCHAR,               -- PostgreSQL pid / session id, MySQL thread id
+    user_name     VARCHAR,
+    db            VARCHAR,
+    host          VARCHAR,
+    app           VARCHAR,
+    duration_ms   DOUBLE,
+    lock_ms       DOUBLE,
+    rows_sent     BIGINT,
+    rows_examined BIGINT,
+    rows_affected BIGINT,
+    bytes_sent    BIGINT,
+    query         VARCHAR,               -- statement as logged (literals included)
+    class_id      VARCHAR,               -- query_classes.class_id (NULL when no query)
+    statement_name VARCHAR,
+    params        VARCHAR,
+    parse_ms      DOUBLE,
+    bind_ms       DOUBLE,
+    plan          VARCHAR,
+    severity      VARCHAR,
+    message       VARCHAR,
+    extra         MAP(VARCHAR, VARCHAR),
+    -- attributes the fingerprint collapses, kept for the advisor
+    limit_value   BIGINT,
+    offset_value  BIGINT,
+    in_list_len   INTEGER,
+    values_rows   INTEGER
+);
+
+CREATE TABLE IF NOT EXISTS query_classes (
+    class_id      VARCHAR PRIMARY KEY,   -- first 16 hex digits of md5(fingerprint), upper case
+    fingerprint   VARCHAR NOT NULL,
+    dialect       VARCHAR NOT NULL,
+    parsed        BOOLEAN NOT NULL DEFAULT false,  -- sqlglot has looked at it (once per class)
+    tables        VARCHAR[],             -- tables the statement reads or writes
+    parse_error   VARCHAR                -- why sqlglot could not parse it, when it could not
+);
+
+CREATE TABLE IF NOT EXISTS rejects (
+    source_id     INTEGER NOT NULL,
+    line_no       BIGINT NOT NULL,
+    reason        VARCHAR NOT NULL,
+    raw           VARCHAR NOT NULL       -- the line, cut to 4096 characters
+);
+"""
+
+
+class StoreError(Exception):
+    """A store file that cannot be used (locked, from a newer perftui, not a DuckDB file)."""
+
+
+def connect(path: str | Path, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    """Open (creating when allowed) a perftui store, with a one-line error for the usual failures."""
+    path = str(path)
+    if read_only and not Path(path).exists():
+        raise StoreError(f"{path}: no such perftui database (run `perftui ingest LOG…` first)")
+    try:
+        con = duckdb.connect(path, read_only=read_only)
+    except duckdb.IOException as exc:
+        text = str(exc)
+        if "lock" in text.lower():
+            raise StoreError(
+                f"{path}: in use by another process (a running perftui?); close it and retry"
+            ) from None
+        raise StoreError(
+            f"{path}: cannot open as a DuckDB database: {text.splitlines()[0]}"
+        ) from None
+    except duckdb.Error as exc:
+        raise StoreError(f"{path}: cannot open: {str(exc).splitlines()[0]}") from None
+    if read_only:
+        _check_version(con, path)
+    else:
+        _create_or_migrate(con, path)
+    return con
+
+
+def _stored_version(con: duckdb.DuckDBPyConnection) -> int | None:
+    has_meta = con.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_name = 'meta'"
+    ).fetchone()[0]
+    if not has_meta:
+        return None
+    row = con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+    return int(row[0]) if row else None
+
+
+def _check_version(con: duckdb.DuckDBPyConnection, path: str) -> None:
+    version = _stored_version(con)
+    if version is None:
+        raise StoreError(f"{path}: not a perftui database (no meta table)")
+    if version != SCHEMA_VERSION:
+        raise StoreError(
+            f"{path}: written by a perftui with schema {version}, this one reads {SCHEMA_VERSION};"
+            " open it once read-write to migrate, or re-ingest the logs"
+        )
+
+
+def _create_or_migrate(con: duckdb.DuckDBPyConnection, path: str) -> None:
+    version = _stored_version(con)
+    if version is not None and version > SCHEMA_VERSION:
+        raise StoreError(
+            f"{path}: written by a newer perftui (schema {version} > {SCHEMA_VERSION}); upgrade perftui"
+        )
+    if version is None:
+        tables = con.execute("SELECT count(*) FROM information_schema.tables").fetchone()[0]
+        if tables:
+            raise StoreError(
+                f"{path}: a DuckDB file that is not a perftui database; use another --db"
+            )
+    con.execute(DDL)
+    con.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)])

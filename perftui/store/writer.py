@@ -1,0 +1,211 @@
+"""Writing parsed records into the store, fingerprinting them on the way in.
+
+Entries reach DuckDB as one Arrow table per batch (a zero-copy scan, not a row-at-a-time insert);
+fingerprints and the attributes they hide are computed there, vectorised. Only the few distinct
+fingerprints that need back-references are touched in Python.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import duckdb
+import pyarrow as pa
+
+from perftui import fingerprint as fpmod
+from perftui.ingest.records import Entry, Reject
+
+MAX_REJECT_CHARS = 4096
+
+_STR = pa.string()
+_F64 = pa.float64()
+_I64 = pa.int64()
+
+# Entry attribute -> (store column, arrow type)
+_COLUMNS: tuple[tuple[str, str, pa.DataType], ...] = (
+    ("line_start", "line_start", _I64),
+    ("n_lines", "n_lines", pa.int32()),
+    ("kind", "kind", _STR),
+    ("ts", "ts", _F64),
+    ("session", "session", _STR),
+    ("user", "user_name", _STR),
+    ("db", "db", _STR),
+    ("host", "host", _STR),
+    ("app", "app", _STR),
+    ("duration_ms", "duration_ms", _F64),
+    ("lock_ms", "lock_ms", _F64),
+    ("rows_sent", "rows_sent", _I64),
+    ("rows_examined", "rows_examined", _I64),
+    ("rows_affected", "rows_affected", _I64),
+    ("bytes_sent", "bytes_sent", _I64),
+    ("query", "query", _STR),
+    ("statement_name", "statement_name", _STR),
+    ("params", "params", _STR),
+    ("parse_ms", "parse_ms", _F64),
+    ("bind_ms", "bind_ms", _F64),
+    ("plan", "plan", _STR),
+    ("severity", "severity", _STR),
+    ("message", "message", _STR),
+)
+_EXTRA_TYPE = pa.map_(pa.string(), pa.string())
+
+# Kinds whose statement text gets a fingerprint / class.
+_CLASSED_KINDS = "('query', 'error', 'admin')"
+
+_insert_sql_cache: dict[str, str] = {}
+
+
+def _batch_sql(dialect: str) -> str:
+    """The per-batch SELECT that adds fingerprint and attributes; built once per dialect."""
+    if dialect not in _insert_sql_cache:
+        attrs = fpmod.attributes_sql("query")
+        attr_sql = ", ".join(f"{expr} AS {name}" for name, expr in attrs.items())
+        _insert_sql_cache[dialect] = (
+            "CREATE OR REPLACE TEMP TABLE _perftui_batch AS SELECT b.*, "
+            f"CASE WHEN query IS NOT NULL AND kind IN {_CLASSED_KINDS} "
+            f"THEN {fpmod.fingerprint_sql('query', dialect)} END AS fingerprint, {attr_sql} "
+            "FROM _perftui_arrow b"
+        )
+    return _insert_sql_cache[dialect]
+
+
+def _arrow(entries: list[Entry], first_entry_no: int) -> pa.Table:
+    arrays = {"entry_no": pa.array(range(first_entry_no, first_entry_no + len(entries)), _I64)}
+    for attr, col, typ in _COLUMNS:
+        arrays[col] = pa.array([getattr(e, attr) for e in entries], typ)
+    arrays["extra"] = pa.array(
+        [list(e.extra.items()) if e.extra else None for e in entries], _EXTRA_TYPE
+    )
+    return pa.table(arrays)
+
+
+def write_entries(
+    con: duckdb.DuckDBPyConnection,
+    source_id: int,
+    first_entry_no: int,
+    entries: list[Entry],
+    dialect: str,
+) -> None:
+    """Fingerprint and store one batch of entries of one source."""
+    table = _arrow(entries, first_entry_no)
+    con.register("_perftui_arrow", table)
+    try:
+        con.execute(_batch_sql(dialect))
+    finally:
+        con.unregister("_perftui_arrow")
+    _post_process_fingerprints(con)
+    con.execute(
+        "INSERT OR IGNORE INTO query_classes (class_id, fingerprint, dialect) "
+        f"SELECT DISTINCT {fpmod.class_id_sql('fingerprint')}, fingerprint, ? "
+        "FROM _perftui_batch WHERE fingerprint IS NOT NULL",
+        [dialect],
+    )
+    con.execute(
+        "INSERT INTO entries BY NAME SELECT ? AS source_id, entry_no, line_start, n_lines, kind, "
+        "CASE WHEN ts IS NULL OR isnan(ts) THEN NULL "
+        "ELSE make_timestamp(CAST(ts * 1000000 AS BIGINT)) END AS ts, "
+        "session, user_name, db, host, app, duration_ms, lock_ms, rows_sent, rows_examined, "
+        "rows_affected, bytes_sent, query, "
+        f"CASE WHEN fingerprint IS NOT NULL THEN {fpmod.class_id_sql('fingerprint')} END "
+        "AS class_id, statement_name, params, parse_ms, bind_ms, plan, severity, message, extra, "
+        "limit_value, offset_value, in_list_len, values_rows FROM _perftui_batch",
+        [source_id],
+    )
+    con.execute("DROP TABLE _perftui_batch")
+
+
+def _post_process_fingerprints(con: duckdb.DuckDBPyConnection) -> None:
+    rows = con.execute(
+        "SELECT DISTINCT fingerprint FROM _perftui_batch "
+        "WHERE fingerprint LIKE '% union %' OR fingerprint LIKE '% asc%'"
+    ).fetchall()
+    changed = [(fp, fpmod.post_process(fp)) for (fp,) in rows]
+    changed = [(old, new) for old, new in changed if old != new]
+    if not changed:
+        return
+    mapping = pa.table({"old": [c[0] for c in changed], "new": [c[1] for c in changed]})
+    con.register("_perftui_fp_map", mapping)
+    try:
+        con.execute(
+            "UPDATE _perftui_batch SET fingerprint = m.new FROM _perftui_fp_map m "
+            "WHERE _perftui_batch.fingerprint = m.old"
+        )
+    finally:
+        con.unregister("_perftui_fp_map")
+
+
+def write_rejects(con: duckdb.DuckDBPyConnection, source_id: int, rejects: list[Reject]) -> None:
+    table = pa.table(
+        {
+            "source_id": pa.array([source_id] * len(rejects), pa.int32()),
+            "line_no": pa.array([r.line_no for r in rejects], _I64),
+            "reason": pa.array([r.reason for r in rejects], _STR),
+            "raw": pa.array([r.raw[:MAX_REJECT_CHARS] for r in rejects], _STR),
+        }
+    )
+    con.register("_perftui_rejects", table)
+    try:
+        con.execute("INSERT INTO rejects SELECT * FROM _perftui_rejects")
+    finally:
+        con.unregister("_perftui_rejects")
+
+
+def begin_source(
+    con: duckdb.DuckDBPyConnection,
+    source_id: int | None,
+    *,
+    path: str,
+    fmt: str,
+    dialect: str,
+    prefix: str | None,
+    inode: int | None,
+    head_sha1: str,
+    head_bytes: int,
+) -> int:
+    """Register a source as being ingested (complete = false until ``finish_source``)."""
+    if source_id is None:
+        source_id = con.execute("SELECT coalesce(max(source_id), 0) + 1 FROM sources").fetchone()[0]
+    con.execute("DELETE FROM sources WHERE source_id = ?", [source_id])
+    con.execute(
+        "INSERT INTO sources VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, 0, 0, 0, false, ?)",
+        [source_id, path, fmt, dialect, prefix, inode, head_sha1, head_bytes, _now()],
+    )
+    return source_id
+
+
+def mark_incomplete(con: duckdb.DuckDBPyConnection, source_id: int) -> None:
+    con.execute("UPDATE sources SET complete = false WHERE source_id = ?", [source_id])
+
+
+def finish_source(
+    con: duckdb.DuckDBPyConnection,
+    source_id: int,
+    *,
+    bytes_read: int,
+    lines: int,
+    inode: int | None,
+) -> None:
+    """Record the resume point and the reconciled counts, and mark the source complete."""
+    con.execute(
+        "UPDATE sources SET bytes_read = ?, lines = ?, inode = coalesce(?, inode), "
+        "entries = (SELECT count(*) FROM entries WHERE source_id = ?), "
+        "reject_lines = (SELECT count(*) FROM rejects WHERE source_id = ?), "
+        "complete = true, ingested_at = ? WHERE source_id = ?",
+        [bytes_read, lines, inode, source_id, source_id, _now(), source_id],
+    )
+
+
+def forget_source(con: duckdb.DuckDBPyConnection, source_id: int) -> None:
+    """Drop what an interrupted ingest left, so the source can be read again from the start."""
+    con.execute("DELETE FROM entries WHERE source_id = ?", [source_id])
+    con.execute("DELETE FROM rejects WHERE source_id = ?", [source_id])
+
+
+def next_entry_no(con: duckdb.DuckDBPyConnection, source_id: int) -> int:
+    return con.execute(
+        "SELECT coalesce(max(entry_no), -1) + 1 FROM entries WHERE source_id = ?", [source_id]
+    ).fetchone()[0]
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
