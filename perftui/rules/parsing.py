@@ -65,7 +65,7 @@ def ensure_parsed(con: duckdb.DuckDBPyConnection) -> int:
     """Parse every class not parsed yet (one sample statement each); returns how many."""
     rows = con.execute(
         """SELECT c.class_id, c.dialect, s.sample FROM query_classes c
-           LEFT JOIN (SELECT class_id, any_value(query) AS sample FROM entries
+           LEFT JOIN (SELECT class_id, arg_max(query, duration_ms) AS sample FROM entries
                       WHERE class_id IN (SELECT class_id FROM query_classes WHERE NOT parsed)
                       GROUP BY class_id) s USING (class_id)
            WHERE NOT c.parsed"""
