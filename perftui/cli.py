@@ -7,6 +7,7 @@ Exit codes: 0 success, 1 a finding at or above ``--fail-on``, 2 bad input or usa
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as dt
 import re
 import sys
@@ -27,6 +28,8 @@ from rich.progress import (
 from perftui import __version__
 from perftui.ingest.driver import IngestError, IngestResult, ingest_path
 from perftui.ingest.formats import ParseOptions, all_formats
+from perftui.rules.base import SEVERITIES, Thresholds, severity_rank
+from perftui.rules.schema_info import SchemaInfo
 from perftui.store import schema
 from perftui.store.queries import Window
 from perftui.textsafe import clean
@@ -139,6 +142,11 @@ class _ProgressCtx:
         self.prog.stop()
 
 
+def say(console: Console, text: str) -> None:
+    """One plain line (no markup, no wrapping): messages may quote untrusted log text."""
+    console.print(clean(text, one_line=True), markup=False, highlight=False, soft_wrap=True)
+
+
 def _summary_line(r: IngestResult) -> str:
     path = clean(r.path, one_line=True)
     if r.status == "empty":
@@ -170,10 +178,10 @@ def run_ingest(con: duckdb.DuckDBPyConnection, args: argparse.Namespace, err: Co
                     con, path, log_format=args.log_format, options=options, on_progress=on_progress
                 )
         except IngestError as exc:
-            err.print(f"perftui: {clean(str(exc), one_line=True)}", markup=False, highlight=False)
+            say(err, f"perftui: {exc}")
             status = EXIT_INPUT
             continue
-        err.print(_summary_line(result), markup=False, highlight=False)
+        say(err, _summary_line(result))
     return status
 
 
@@ -188,17 +196,22 @@ def cmd_analyze(args: argparse.Namespace, out: Console, err: Console) -> int:
     window = Window(parse_time(args.since), parse_time(args.until))
     if args.top is not None and args.top < 1:
         raise UsageError("--top must be at least 1")
+    info, thresholds = advisor_inputs(args)
     status = EXIT_OK
-    if args.files:
-        with schema.connect(args.db) as con:
+    if not args.files and not Path(args.db).exists():
+        raise UsageError(f"{args.db}: no such perftui database; give log files to analyze")
+    # Read-write even without files: the store caches each class's parse (once per class).
+    with schema.connect(args.db) as con:
+        if args.files:
             status = run_ingest(con, args, err)
-    with schema.connect(args.db, read_only=True) as con:
         report = model.build(
             con,
             window=window,
             top=args.top,
             order_by=args.order_by,
             show_literals=args.show_literals,
+            schema=info,
+            thresholds=thresholds,
         )
     if args.format == "json":
         import json
@@ -222,7 +235,26 @@ def cmd_analyze(args: argparse.Namespace, out: Console, err: Console) -> int:
         render_text.render(report, out, width_hint=max(30, out.width - 80))
     else:
         sys.stdout.write(text)
+    if status == EXIT_OK and args.fail_on:
+        floor = severity_rank(args.fail_on)
+        if any(severity_rank(f.severity) >= floor for f in report.findings):
+            return EXIT_FINDINGS
     return status
+
+
+def cmd_compare(args: argparse.Namespace, out: Console, err: Console) -> int:
+    from perftui import compare
+
+    return compare.run(args, out, err)
+
+
+def cmd_verify(args: argparse.Namespace, out: Console, err: Console) -> int:
+    from perftui import verify_cmd
+
+    try:
+        return verify_cmd.run(args)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -233,11 +265,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return EXIT_OK
-    handler = {"ingest": cmd_ingest, "analyze": cmd_analyze}[args.command]
+    handler = {"ingest": cmd_ingest, "analyze": cmd_analyze, "compare": cmd_compare,
+               "verify": cmd_verify}[args.command]
     try:
         return handler(args, out, err)
     except (UsageError, schema.StoreError) as exc:
-        err.print(f"perftui: {clean(str(exc), one_line=True)}", markup=False, highlight=False)
+        say(err, f"perftui: {exc}")
         return EXIT_INPUT
     except KeyboardInterrupt:
         err.print("perftui: interrupted", markup=False)

@@ -113,6 +113,8 @@ def _ingest(
 ) -> IngestResult:
     if not src.head:
         return IngestResult(src.path, None, None, status="empty")
+    if _looks_binary(src.head):
+        raise IngestError(f"{src.path}: binary data, not a text log")
     sample = sample_lines(src.head)
     known = _known_source(con, src)
     start_offset, first_line = 0, 1
@@ -172,7 +174,8 @@ def _ingest(
             rejects.clear()
 
     for batch in line_batches(src, start_offset, first_line):
-        parser.feed(batch.lines, batch.first_line_no)
+        _guarded(src.path, fmt.name, batch.first_line_no, parser.feed, batch.lines,
+                 batch.first_line_no)
         lines_seen += len(batch.lines)
         end_offset = batch.end_offset
         pending.extend(parser.entries)
@@ -183,13 +186,15 @@ def _ingest(
             flush()
         if on_progress is not None:
             on_progress(end_offset)
-    parser.finish()
+    _guarded(src.path, fmt.name, first_line + lines_seen, parser.finish)
     pending.extend(parser.entries)
     rejects.extend(parser.rejects)
     parser.entries.clear()
     parser.rejects.clear()
     flush()
     result.lines = lines_seen
+    if status == "appended" and lines_seen == 0:
+        result.status = "unchanged"
     writer.finish_source(
         con,
         source_id,
@@ -198,6 +203,28 @@ def _ingest(
         inode=src.inode,
     )
     return result
+
+
+def _guarded(path: str, fmt: str, line_no: int, call: Callable, *args: object) -> None:
+    """Run a parser step; a parser bug becomes a one-line IngestError that says where."""
+    try:
+        call(*args)
+    except Exception as exc:
+        raise IngestError(
+            f"{path}: {fmt} parser failed near line {line_no}: {type(exc).__name__}: {exc}"
+        ) from exc
+
+
+_CONTROL = bytes(range(0, 9)) + bytes(range(14, 32))
+
+
+def _looks_binary(head: bytes) -> bool:
+    """More than 5 % control bytes (other than tab/newline/CR/FF) in the head: not text."""
+    sample = head[:8192]
+    if not sample:
+        return False
+    controls = len(sample) - len(sample.translate(None, _CONTROL))
+    return controls > len(sample) * 0.05
 
 
 def _line_start(e: Entry) -> int:

@@ -13,7 +13,9 @@ from typing import Any
 import duckdb
 
 from perftui import __version__
-from perftui.rules import parsing
+from perftui.rules import log_filter, registry
+from perftui.rules.base import Finding, Thresholds, Workload
+from perftui.rules.schema_info import SchemaInfo
 from perftui.store import queries
 from perftui.store.queries import HISTOGRAM_LABELS, Window
 
@@ -28,7 +30,7 @@ class Report:
     sources: list[queries.SourceSummary]
     classes: list[queries.ClassStats]
     classes_total: int
-    findings: list[dict[str, Any]] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     show_literals: bool = False
 
@@ -40,17 +42,19 @@ def build(
     top: int | None = None,
     order_by: str = "total_ms",
     show_literals: bool = False,
+    schema: SchemaInfo | None = None,
+    thresholds: Thresholds | None = None,
+    advise: bool = True,
 ) -> Report:
-    """Gather sources, totals and ranked class statistics (parsing new classes once)."""
+    """Gather sources, totals, ranked class statistics and the advisor's findings."""
     window = window or Window()
-    parsing.ensure_parsed(con)
-    all_classes = queries.class_stats(con, window, order_by=order_by)
+    workload = Workload(con, window, schema or SchemaInfo(), thresholds or Thresholds())
+    all_classes = workload.classes
+    if order_by != "total_ms":
+        all_classes = queries.class_stats(con, window, order_by=order_by)
+        for c in all_classes:
+            c.tables = workload.by_id[c.class_id].tables
     shown = all_classes if top is None else all_classes[:top]
-    tables = dict(
-        con.execute("SELECT class_id, coalesce(tables, []) FROM query_classes").fetchall()
-    )
-    for c in shown:
-        c.tables = list(tables.get(c.class_id) or [])
     report = Report(
         generated_at=dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0),
         window=window,
@@ -60,6 +64,9 @@ def build(
         classes_total=len(all_classes),
         show_literals=show_literals,
     )
+    if advise:
+        report.findings = registry.run(workload)
+        report.warnings.extend(log_filter.filtering_warnings(workload))
     for s in report.sources:
         if not s.complete:
             report.warnings.append(f"{s.path}: ingest was interrupted; re-run ingest to finish it")
@@ -142,6 +149,17 @@ def to_dict(report: Report) -> dict[str, Any]:
         ],
         "query_classes": classes,
         "query_classes_total": report.classes_total,
-        "findings": report.findings,
+        "findings": [_finding_dict(f, report.show_literals) for f in report.findings],
         "warnings": report.warnings,
     }
+
+
+# Evidence keys that carry literal values from the log; dropped unless --show-literals.
+LITERAL_EVIDENCE_KEYS = ("statement", "sample", "params")
+
+
+def _finding_dict(f: Finding, show_literals: bool) -> dict[str, Any]:
+    d = f.to_dict()
+    if not show_literals:
+        d["evidence"] = {k: v for k, v in d["evidence"].items() if k not in LITERAL_EVIDENCE_KEYS}
+    return d

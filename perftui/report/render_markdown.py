@@ -14,6 +14,11 @@ def _cell(text: str) -> str:
     return s
 
 
+def _cell_block(text: str) -> str:
+    """Paragraph text from the log: HTML neutralised, control characters removed."""
+    return clean(text).replace("<", "&lt;")
+
+
 def _code(text: str, lang: str = "sql") -> str:
     body = clean(text)
     fence = "```"
@@ -60,9 +65,17 @@ def render(report: Report) -> str:
             f" {_cell(', '.join(c.tables))} |"
         )
     if report.findings:
-        out += ["", "## Findings", ""]
-        for f in report.findings:
-            out.append(f"- **{_cell(f['severity'])}** `{f['rule']}`: {_cell(f['title'])}")
+        out += ["", "## Findings", "", "| # | severity | rule | impact | title |",
+                "|---:|---|---|---:|---|"]
+        for i, f in enumerate(report.findings, 1):
+            out.append(f"| {i} | {f.severity} | `{f.rule}` | {_ms(f.impact_ms)} | {_cell(f.title)} |")
+        for i, f in enumerate(report.findings, 1):
+            out += ["", f"### Finding {i}: {_cell(f.title)}", ""]
+            out.append(f"`{f.rule}` · {f.severity} · classes "
+                       + ", ".join(f"`{_cell(c)}`" for c in f.query_class_ids))
+            out += ["", _cell_block(f.detail), "", "Fix:", "", _code(f.fix)]
+            if f.verified is not None:
+                out += ["", "Verified on the planner." if f.verified else "Not verified."]
     out += ["", "## Query classes", ""]
     for i, c in enumerate(report.classes, 1):
         out += [f"### {i}. `{c.class_id}`", "", _code(c.fingerprint), ""]

@@ -74,7 +74,7 @@ def render(report: Report, console: Console, *, width_hint: int = 60) -> None:
         prof.caption = f"{hidden:,} more classes (use --top)"
     console.print(prof)
     if report.findings:
-        console.print(Text(f"{len(report.findings)} findings", style="bold"))
+        _findings(report, console)
     for w in report.warnings:
         console.print(Group(Text("warning: ", style="yellow", end=""), safe_text(w)))
 
@@ -84,3 +84,32 @@ def _rejects(n: int, reasons: dict[str, int]) -> Text:
         return Text("0")
     detail = ", ".join(f"{clean(k, one_line=True)} {v:,}" for k, v in list(reasons.items())[:3])
     return Text(f"{n:,} ({detail})")
+
+
+SEVERITY_STYLE = {"critical": "bold red", "high": "red", "medium": "yellow", "low": "cyan",
+                  "info": "dim"}
+
+
+def _findings(report: Report, console: Console) -> None:
+    table = Table(title=f"Findings ({len(report.findings)}, most impact first)",
+                  title_justify="left", show_edge=False)
+    table.add_column("#", justify="right")
+    table.add_column("severity")
+    table.add_column("rule")
+    table.add_column("impact", justify="right")
+    table.add_column("title", overflow="fold")
+    for i, f in enumerate(report.findings, 1):
+        table.add_row(str(i), Text(f.severity, style=SEVERITY_STYLE.get(f.severity, "")),
+                      f.rule, _ms(f.impact_ms), safe_text(f.title, one_line=True))
+    console.print(table)
+    for i, f in enumerate(report.findings, 1):
+        head = Text(f"\n{i}. ", style="bold")
+        head.append(safe_text(f.title, "bold", one_line=True))
+        head.append(f"  [{f.rule}]", style="dim")
+        console.print(head)
+        console.print(safe_text(f.detail))
+        if f.verified is not None:
+            console.print(Text("verified on the planner" if f.verified else "not verified",
+                               style="green" if f.verified else "dim"))
+        console.print(Text("fix:", style="bold green"))
+        console.print(safe_text(f.fix), style="green")

@@ -1,0 +1,150 @@
+"""The perftui command as a user runs it: real files, real DuckDB, exit codes, one-line errors."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+
+from tests.conftest import sample
+
+
+def perftui(*args: str, stdin: bytes | None = None, cwd: Path | None = None):
+    return subprocess.run(
+        [sys.executable, "-m", "perftui.cli", *args], input=stdin, capture_output=True,
+        cwd=cwd, timeout=300, check=False,
+    )
+
+
+def _no_traceback(proc) -> None:
+    assert b"Traceback" not in proc.stderr, proc.stderr.decode()
+
+
+def test_ingest_reports_reconciled_counts_and_is_idempotent(db_path: Path) -> None:
+    log = str(sample("mariadb-slow.log"))
+    first = perftui("ingest", log, "--db", str(db_path))
+    assert first.returncode == 0, first.stderr
+    line = first.stderr.decode()
+    assert "mysql-slow" in line and "lines read" in line
+    second = perftui("ingest", log, "--db", str(db_path))
+    assert second.returncode == 0
+    assert "already ingested" in second.stderr.decode()
+    con = duckdb.connect(str(db_path), read_only=True)
+    lines, entries, rejects = con.execute(
+        "SELECT lines, entries, reject_lines FROM sources").fetchone()
+    assert lines == sum(1 for _ in open(log, "rb"))
+    assert con.execute("SELECT sum(n_lines) FROM entries").fetchone()[0] + rejects == lines
+    assert con.execute("SELECT count(*) FROM entries").fetchone()[0] == entries
+
+
+def test_grown_file_adds_only_new_entries(tmp_path: Path, db_path: Path) -> None:
+    data = sample("mariadb-slow.log").read_bytes()
+    cut = data.index(b"# User@Host", len(data) // 2)  # an entry boundary half way
+    log = tmp_path / "slow.log"
+    log.write_bytes(data[:cut])
+    assert perftui("ingest", str(log), "--db", str(db_path)).returncode == 0
+    with log.open("ab") as fh:
+        fh.write(data[cut:])
+    proc = perftui("ingest", str(log), "--db", str(db_path))
+    assert proc.returncode == 0 and "appended" in proc.stderr.decode()
+    whole = tmp_path / "whole.duckdb"
+    perftui("ingest", str(sample("mariadb-slow.log")), "--db", str(whole))
+    count = "SELECT count(*), sum(duration_ms) FROM entries"
+    grown = duckdb.connect(str(db_path), read_only=True).execute(count).fetchone()
+    assert grown == duckdb.connect(str(whole), read_only=True).execute(count).fetchone()
+
+
+def test_stdin_and_gzip_are_the_same_source(tmp_path: Path, db_path: Path) -> None:
+    data = sample("mariadb-slow.log").read_bytes()
+    gz = tmp_path / "slow.log.gz"
+    gz.write_bytes(gzip.compress(data))
+    assert perftui("ingest", str(gz), "--db", str(db_path)).returncode == 0
+    proc = perftui("ingest", "-", "--db", str(db_path), stdin=data)
+    assert proc.returncode == 0
+    assert "already ingested" in proc.stderr.decode() or "nothing new" in proc.stderr.decode()
+    con = duckdb.connect(str(db_path), read_only=True)
+    assert con.execute("SELECT count(*) FROM sources").fetchone()[0] == 1
+
+
+def test_bad_inputs_get_one_line_errors(tmp_path: Path, db_path: Path) -> None:
+    junk = tmp_path / "junk.bin"
+    junk.write_bytes(bytes(range(256)) * 100)
+    empty = tmp_path / "empty.log"
+    empty.write_bytes(b"")
+    text = tmp_path / "notes.txt"
+    text.write_text("dear diary\ntoday I wrote no SQL\n")
+    for path, expect in ((junk, "binary data"), (text, "not a log format"),
+                         (tmp_path / "missing.log", "no such file")):
+        proc = perftui("ingest", str(path), "--db", str(db_path))
+        _no_traceback(proc)
+        assert proc.returncode == 2
+        err = proc.stderr.decode().strip()
+        assert expect in err and len(err.splitlines()) == 1, err
+    proc = perftui("ingest", str(empty), "--db", str(db_path))
+    assert proc.returncode == 0 and "empty" in proc.stderr.decode()
+    wrong = perftui("ingest", str(sample("mariadb-slow.log")), "--db", str(db_path),
+                    "--log-format", "postgres-json")
+    _no_traceback(wrong)
+    assert wrong.returncode == 2 and "does not match" in wrong.stderr.decode()
+
+
+def test_not_a_perftui_database_is_refused(tmp_path: Path) -> None:
+    other = tmp_path / "other.duckdb"
+    con = duckdb.connect(str(other))
+    con.execute("CREATE TABLE x (a INT)")
+    con.close()
+    proc = perftui("ingest", str(sample("mariadb-slow.log")), "--db", str(other))
+    _no_traceback(proc)
+    assert proc.returncode == 2 and "not a perftui database" in proc.stderr.decode()
+
+
+def test_analyze_json_ranks_by_total_time_and_hides_literals(db_path: Path) -> None:
+    proc = perftui("analyze", str(sample("mariadb-slow.log")), "--db", str(db_path),
+                   "--format", "json")
+    assert proc.returncode == 0, proc.stderr.decode()
+    report = json.loads(proc.stdout)
+    assert report["schema_version"] == 1
+    src = report["sources"][0]
+    assert src["format"] == "mysql-slow" and src["reconciles"]
+    classes = report["query_classes"]
+    totals = [c["total_ms"] for c in classes]
+    assert totals == sorted(totals, reverse=True)
+    top = classes[0]
+    assert "orders" in top["tables"]
+    assert top["p50_ms"] <= top["p95_ms"] <= top["p99_ms"] <= top["max_ms"]
+    assert sum(top["histogram"].values()) == top["count"]
+    assert all("sample" not in c for c in classes)
+    # No literal from the log leaks: the pending orders lookups used user ids like 17223.
+    assert "17223" not in proc.stdout.decode()
+    shown = perftui("analyze", "--db", str(db_path), "--format", "json", "--show-literals",
+                    "--top", "3")
+    data = json.loads(shown.stdout)
+    assert len(data["query_classes"]) == 3 and data["query_classes"][0]["sample"]
+
+
+def test_analyze_markdown_and_text_to_file(tmp_path: Path, db_path: Path) -> None:
+    md = tmp_path / "report.md"
+    proc = perftui("analyze", str(sample("mariadb-slow.log")), "--db", str(db_path),
+                   "--format", "markdown", "--output", str(md))
+    assert proc.returncode == 0, proc.stderr.decode()
+    text = md.read_text()
+    assert text.startswith("# perftui report") and "## Profile" in text
+    txt = tmp_path / "report.txt"
+    assert perftui("analyze", "--db", str(db_path), "--output", str(txt)).returncode == 0
+    assert "Profile (ranked by total time)" in txt.read_text()
+
+
+def test_analyze_time_window(db_path: Path) -> None:
+    perftui("ingest", str(sample("mariadb-slow.log")), "--db", str(db_path))
+    everything = json.loads(perftui("analyze", "--db", str(db_path), "--format", "json").stdout)
+    first = everything["totals"]["first_seen"]
+    none = json.loads(perftui("analyze", "--db", str(db_path), "--format", "json",
+                              "--until", first[:19]).stdout)
+    assert none["totals"]["queries"] == 0
+    bad = perftui("analyze", "--db", str(db_path), "--since", "yesterday-ish")
+    _no_traceback(bad)
+    assert bad.returncode == 2
