@@ -7,8 +7,10 @@ ingest stopped. Batches are written as they fill, so memory does not grow with t
 
 from __future__ import annotations
 
+import gc
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import duckdb
@@ -19,7 +21,7 @@ from perftui.ingest.records import Entry, Reject
 from perftui.ingest.sources import OpenSource, SourceError, line_batches, open_source, sample_lines
 from perftui.store import writer
 
-FLUSH_ENTRIES = 50_000
+FLUSH_ENTRIES = 25000
 
 DIALECT = {
     "postgres-stderr": "postgres",
@@ -158,40 +160,46 @@ def _ingest(
     end_offset = start_offset
     lines_seen = 0
 
+    background = writer.BackgroundWriter(con, source_id, dialect)
+
     def flush() -> None:
         nonlocal entry_no
         if pending:
             pending.sort(key=_line_start)
-            writer.write_entries(con, source_id, entry_no, pending, dialect)
+            background.put_entries(writer.to_arrow(pending, entry_no))
             entry_no += len(pending)
             result.entries += len(pending)
             pending.clear()
         if rejects:
-            writer.write_rejects(con, source_id, rejects)
+            background.put_rejects(writer.rejects_table(source_id, rejects))
             for r in rejects:
                 result.reject_reasons[r.reason] = result.reject_reasons.get(r.reason, 0) + 1
             result.reject_lines += len(rejects)
             rejects.clear()
 
-    for batch in line_batches(src, start_offset, first_line):
-        _guarded(src.path, fmt.name, batch.first_line_no, parser.feed, batch.lines,
-                 batch.first_line_no)
-        lines_seen += len(batch.lines)
-        end_offset = batch.end_offset
-        pending.extend(parser.entries)
-        parser.entries.clear()
-        rejects.extend(parser.rejects)
-        parser.rejects.clear()
-        if len(pending) >= FLUSH_ENTRIES or len(rejects) >= FLUSH_ENTRIES:
+    try:
+        with _gc_paused():
+            for batch in line_batches(src, start_offset, first_line):
+                _guarded(src.path, fmt.name, batch.first_line_no, parser.feed, batch.lines,
+                         batch.first_line_no)
+                lines_seen += len(batch.lines)
+                end_offset = batch.end_offset
+                pending.extend(parser.entries)
+                parser.entries.clear()
+                rejects.extend(parser.rejects)
+                parser.rejects.clear()
+                if len(pending) >= FLUSH_ENTRIES or len(rejects) >= FLUSH_ENTRIES:
+                    flush()
+                if on_progress is not None:
+                    on_progress(end_offset)
+            _guarded(src.path, fmt.name, first_line + lines_seen, parser.finish)
+            pending.extend(parser.entries)
+            rejects.extend(parser.rejects)
+            parser.entries.clear()
+            parser.rejects.clear()
             flush()
-        if on_progress is not None:
-            on_progress(end_offset)
-    _guarded(src.path, fmt.name, first_line + lines_seen, parser.finish)
-    pending.extend(parser.entries)
-    rejects.extend(parser.rejects)
-    parser.entries.clear()
-    parser.rejects.clear()
-    flush()
+    finally:
+        background.close()
     result.lines = lines_seen
     if status == "appended" and lines_seen == 0:
         result.status = "unchanged"
@@ -203,6 +211,18 @@ def _ingest(
         inode=src.inode,
     )
     return result
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Parsing allocates millions of acyclic objects; the cycle collector only slows it down."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def _guarded(path: str, fmt: str, line_no: int, call: Callable, *args: object) -> None:

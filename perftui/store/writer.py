@@ -8,6 +8,8 @@ fingerprints that need back-references are touched in Python.
 from __future__ import annotations
 
 import datetime as dt
+import queue
+import threading
 
 import duckdb
 import pyarrow as pa
@@ -69,7 +71,7 @@ def _batch_sql(dialect: str) -> str:
     return _insert_sql_cache[dialect]
 
 
-def _arrow(entries: list[Entry], first_entry_no: int) -> pa.Table:
+def to_arrow(entries: list[Entry], first_entry_no: int) -> pa.Table:
     arrays = {"entry_no": pa.array(range(first_entry_no, first_entry_no + len(entries)), _I64)}
     for attr, col, typ in _COLUMNS:
         arrays[col] = pa.array([getattr(e, attr) for e in entries], typ)
@@ -87,7 +89,13 @@ def write_entries(
     dialect: str,
 ) -> None:
     """Fingerprint and store one batch of entries of one source."""
-    table = _arrow(entries, first_entry_no)
+    store_batch(con, source_id, to_arrow(entries, first_entry_no), dialect)
+
+
+def store_batch(
+    con: duckdb.DuckDBPyConnection, source_id: int, table: pa.Table, dialect: str
+) -> None:
+    """The DuckDB half of ``write_entries`` (no Python objects per row; releases the GIL)."""
     con.register("_perftui_arrow", table)
     try:
         con.execute(_batch_sql(dialect))
@@ -135,7 +143,11 @@ def _post_process_fingerprints(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def write_rejects(con: duckdb.DuckDBPyConnection, source_id: int, rejects: list[Reject]) -> None:
-    table = pa.table(
+    store_rejects(con, rejects_table(source_id, rejects))
+
+
+def rejects_table(source_id: int, rejects: list[Reject]) -> pa.Table:
+    return pa.table(
         {
             "source_id": pa.array([source_id] * len(rejects), pa.int32()),
             "line_no": pa.array([r.line_no for r in rejects], _I64),
@@ -143,6 +155,9 @@ def write_rejects(con: duckdb.DuckDBPyConnection, source_id: int, rejects: list[
             "raw": pa.array([r.raw[:MAX_REJECT_CHARS] for r in rejects], _STR),
         }
     )
+
+
+def store_rejects(con: duckdb.DuckDBPyConnection, table: pa.Table) -> None:
     con.register("_perftui_rejects", table)
     try:
         con.execute("INSERT INTO rejects SELECT * FROM _perftui_rejects")
@@ -209,3 +224,51 @@ def next_entry_no(con: duckdb.DuckDBPyConnection, source_id: int) -> int:
 
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+class BackgroundWriter:
+    """Runs the DuckDB side of ingest on one thread while the caller keeps parsing.
+
+    DuckDB releases the GIL while it fingerprints and inserts, so parsing the next batch and
+    storing the previous one overlap. The connection is used only by this thread until
+    ``close``; at most ``depth`` batches wait, so memory stays bounded.
+    """
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, source_id: int, dialect: str,
+                 depth: int = 2) -> None:
+        self._con, self._source_id, self._dialect = con, source_id, dialect
+        self._jobs: queue.Queue[tuple[str, pa.Table] | None] = queue.Queue(maxsize=depth)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="perftui-writer", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while (job := self._jobs.get()) is not None:
+            if self._error is not None:
+                continue  # drain after a failure; close() re-raises it
+            kind, table = job
+            try:
+                if kind == "entries":
+                    store_batch(self._con, self._source_id, table, self._dialect)
+                else:
+                    store_rejects(self._con, table)
+            except BaseException as exc:  # noqa: BLE001 - handed to the caller in close()
+                self._error = exc
+
+    def put_entries(self, table: pa.Table) -> None:
+        self._raise()
+        self._jobs.put(("entries", table))
+
+    def put_rejects(self, table: pa.Table) -> None:
+        self._raise()
+        self._jobs.put(("rejects", table))
+
+    def _raise(self) -> None:
+        if self._error is not None:
+            raise self._error
+
+    def close(self) -> None:
+        """Wait for every queued batch; re-raise the first failure."""
+        self._jobs.put(None)
+        self._thread.join()
+        self._raise()
