@@ -41,16 +41,23 @@ class Run:
         return self.mb / self.seconds if self.seconds else 0.0
 
 
+_LITERAL = re.compile(rb"(?<== )(\d+)\b")
+
+
 def build_log(src: Path, dest: Path, size_mb: int) -> float:
-    """Repeat ``src`` into ``dest`` until it reaches ``size_mb``; returns the size in MB."""
+    """Repeat ``src`` into ``dest`` until it reaches ``size_mb``; returns the size in MB.
+
+    Each copy shifts the ``= N`` literals of its statements, so statements differ from copy to
+    copy as in a real log (no tool gets to reuse work on identical text).
+    """
     data = src.read_bytes()
     if not data.endswith(b"\n"):
         data += b"\n"
     target = size_mb * 1024 * 1024
     reps = max(1, target // len(data))
     with dest.open("wb") as fh:
-        for _ in range(reps):
-            fh.write(data)
+        for rep in range(reps):
+            fh.write(_LITERAL.sub(lambda m, r=rep: b"%d" % (int(m.group(1)) + r), data))
     return dest.stat().st_size / 1024 / 1024
 
 

@@ -43,28 +43,23 @@ def fingerprint_sql(q: str, dialect: str) -> str:
     # Comments: /* */ except /*!version*/; -- to end of line (and # on MySQL).
     x = _re(x, r"(?s)/\*[^!].*?\*/", "")
     x = _re(x, r"(?m)--[^'\"\n]*$" if is_pg else r"(?m)(?:--|#)[^'\"\n]*$", "")
-    # Strings. MySQL: "..." is a string too; PostgreSQL: "..." is an identifier, $$...$$ a string.
+    # Literals in one pass (leftmost match wins, so a string swallows the digits inside it):
+    # strings (MySQL: "..." too; PostgreSQL: "..." is an identifier, $tag$...$tag$ a string),
+    # true/false, $n placeholders, and numbers that do not sit inside an identifier.
     x = _re(x, r"""\\["']""", "")
-    if is_pg:
-        x = _re(x, r"(?s)\$([A-Za-z_]*)\$.*?\$[A-Za-z_]*\$", "?")
-    else:
-        x = _re(x, r'(?s)".*?"', "?")
-    x = _re(x, r"(?s)'.*?'", "?")
-    x = _re(x, r"(?i)\bfalse\b|\btrue\b", "?")
-    # Bind placeholders, then numbers that do not sit inside an identifier.
-    x = _re(x, r"\$[0-9]+", "?")
-    x = _re(x, r"\b[0-9+-][0-9a-f.xb+-]*", "?")
+    quoted = r"\$([A-Za-z_]*)\$.*?\$[A-Za-z_]*\$" if is_pg else r'".*?"'
+    x = _re(x, rf"(?s){quoted}|'.*?'|(?i:\bfalse\b|\btrue\b)|\$[0-9]+|\b[0-9+-][0-9a-f.xb+-]*", "?")
     x = _re(x, r"[xb.+-]\?", "?")
     # Whitespace folds, case folds.
     x = "lower(trim(" + _re(x, r"\s+", " ") + "))"
     x = _re(x, r"\bnull\b", "?")
     x = _re(x, r"\b(in|values?)(?:[\s,]*\([\s?,]*\))+", r"\1(?+)")
     x = _re(x, r"\blimit \?(?:, ?\?| offset \?)?", "limit ?", "")
-    x = _re(x, r"\boffset \?", "offset ?", "")
     special = (
         f"CASE WHEN regexp_matches({q}, '^SELECT /\\*!40001 SQL_NO_CACHE \\*/ \\* FROM `') "
         "THEN 'mysqldump' "
-        f"WHEN regexp_matches({q}, '/\\*\\w+\\.\\w+:[0-9]/[0-9]\\*/') THEN 'percona-toolkit' "
+        f"WHEN contains({q}, '/*') AND regexp_matches({q}, '/\\*\\w+\\.\\w+:[0-9]/[0-9]\\*/') "
+        "THEN 'percona-toolkit' "
         f"WHEN starts_with({q}, 'administrator command: ') THEN {q} "
         f"WHEN regexp_matches({q}, '(?i)^\\s*call\\s+\\S+\\(') "
         f"THEN lower(regexp_extract({q}, '(?i)^\\s*(call\\s+[^(\\s]+)', 1)) "
