@@ -91,9 +91,14 @@ def post_process(fp: str) -> str:
     return fp
 
 
-def class_id_sql(fp: str = "fingerprint") -> str:
-    """pt-query-digest style id: md5 of the fingerprint, first 16 hex digits upper-cased."""
-    return f"upper(substr(md5({fp}), 1, 16))"
+def class_id_sql(fp: str, dialect: str) -> str:
+    """Class id: md5 of dialect + fingerprint, first 16 hex digits upper-cased.
+
+    The dialect is part of the identity: the same text from a PostgreSQL and a MySQL log is two
+    classes (their fixes are written in different SQL dialects).
+    """
+    prefix = "'" + dialect.replace("'", "") + " ' || "
+    return f"upper(substr(md5({prefix}{fp}), 1, 16))"
 
 
 def attributes_sql(q: str = "query") -> dict[str, str]:

@@ -104,7 +104,7 @@ def store_batch(
     _post_process_fingerprints(con)
     con.execute(
         "INSERT OR IGNORE INTO query_classes (class_id, fingerprint, dialect) "
-        f"SELECT DISTINCT {fpmod.class_id_sql('fingerprint')}, fingerprint, ? "
+        f"SELECT DISTINCT {fpmod.class_id_sql('fingerprint', dialect)}, fingerprint, ? "
         "FROM _perftui_batch WHERE fingerprint IS NOT NULL",
         [dialect],
     )
@@ -114,7 +114,7 @@ def store_batch(
         "ELSE make_timestamp(CAST(ts * 1000000 AS BIGINT)) END AS ts, "
         "session, user_name, db, host, app, duration_ms, lock_ms, rows_sent, rows_examined, "
         "rows_affected, bytes_sent, query, "
-        f"CASE WHEN fingerprint IS NOT NULL THEN {fpmod.class_id_sql('fingerprint')} END "
+        f"CASE WHEN fingerprint IS NOT NULL THEN {fpmod.class_id_sql('fingerprint', dialect)} END "
         "AS class_id, statement_name, params, parse_ms, bind_ms, plan, severity, message, extra, "
         "limit_value, offset_value, in_list_len, values_rows FROM _perftui_batch",
         [source_id],
