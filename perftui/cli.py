@@ -84,7 +84,83 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="include sample statements with their literal values in the report",
     )
+    _add_advisor_args(p)
+    p.add_argument(
+        "--fail-on",
+        choices=SEVERITIES,
+        help="exit 1 when a finding at or above this severity exists (for CI)",
+    )
+
+    p = sub.add_parser("compare", help="what got faster or slower between two runs")
+    p.add_argument("baseline", help="a perftui DuckDB file or a log file")
+    p.add_argument("current", help="a perftui DuckDB file or a log file")
+    p.add_argument("--format", choices=("text", "json", "markdown"), default="text")
+    p.add_argument("--output", "-o")
+    p.add_argument("--top", type=int, default=20, help="classes to list (default 20)")
+    p.add_argument("--log-format", choices=[f.name for f in all_formats()])
+    p.add_argument("--prefix")
+    _add_advisor_args(p)
+
+    p = sub.add_parser("verify", help="prove index advice on PostgreSQL with HypoPG (rolled back)")
+    p.add_argument("--db", default=DEFAULT_DB, help=f"DuckDB file (default ./{DEFAULT_DB})")
+    p.add_argument("--dsn", required=True, help="postgresql://user@host/db to EXPLAIN against")
+    p.add_argument("--schema", help="DDL file describing existing tables and indexes")
+    p.add_argument(
+        "--allow-literals",
+        action="store_true",
+        help="EXPLAIN real statements from the log instead of generic plans",
+    )
+    p.add_argument("--format", choices=("text", "json"), default="text")
     return parser
+
+
+def _add_advisor_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--schema", help="DDL file with the tables and indexes that exist")
+    p.add_argument("--dsn", help="postgresql://… or mysql://… to read existing indexes from")
+    p.add_argument(
+        "--threshold",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="override an advisor threshold, e.g. n_plus_one_count=3 (repeatable)",
+    )
+
+
+def _ddl_dialect(path: str) -> str:
+    """MySQL DDL gives itself away by backticks or ENGINE=; anything else reads as PostgreSQL."""
+    try:
+        head = Path(path).read_text(encoding="utf-8", errors="replace")[:65536]
+    except OSError:
+        return "postgres"
+    return "mysql" if "`" in head or re.search(r"(?i)\bENGINE\s*=", head) else "postgres"
+
+
+def advisor_inputs(args: argparse.Namespace) -> tuple[SchemaInfo, Thresholds]:
+    """SchemaInfo from --schema/--dsn and Thresholds from --threshold, or a UsageError."""
+    from perftui.rules import schema_load
+
+    info = SchemaInfo()
+    dsn = getattr(args, "dsn", None)
+    try:
+        if getattr(args, "schema", None):
+            info = schema_load.load_ddl_file(args.schema, _ddl_dialect(args.schema))
+        elif dsn:
+            info = schema_load.load_dsn(dsn)
+    except (OSError, ValueError) as exc:
+        raise UsageError(schema_load.scrub(str(exc), dsn) if dsn else str(exc)) from None
+    values: dict[str, float | int] = {}
+    kinds = {f.name: f.type for f in dataclasses.fields(Thresholds)}
+    for item in getattr(args, "threshold", []):
+        key, _, raw = item.partition("=")
+        if key not in kinds or not raw:
+            raise UsageError(
+                f"--threshold {item!r}: use NAME=VALUE with NAME one of " + ", ".join(kinds)
+            )
+        try:
+            values[key] = float(raw) if "float" in str(kinds[key]) else int(raw)
+        except ValueError:
+            raise UsageError(f"--threshold {item!r}: {raw!r} is not a number") from None
+    return info, Thresholds(**values)
 
 
 _RELATIVE = re.compile(r"^(\d+)([smhd])$")
@@ -163,7 +239,8 @@ def _summary_line(r: IngestResult) -> str:
         )
     return (
         f"{path}: {verb} as {r.format}: {r.lines:,} lines read = "
-        f"{r.lines - r.reject_lines:,} in {r.entries:,} entries + {r.reject_lines:,} rejected{reasons}"
+        f"{r.lines - r.reject_lines:,} in {r.entries:,} entries"
+        f" + {r.reject_lines:,} rejected{reasons}"
     )
 
 
@@ -265,8 +342,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return EXIT_OK
-    handler = {"ingest": cmd_ingest, "analyze": cmd_analyze, "compare": cmd_compare,
-               "verify": cmd_verify}[args.command]
+    handler = {
+        "ingest": cmd_ingest,
+        "analyze": cmd_analyze,
+        "compare": cmd_compare,
+        "verify": cmd_verify,
+    }[args.command]
     try:
         return handler(args, out, err)
     except (UsageError, schema.StoreError) as exc:

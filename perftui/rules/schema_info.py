@@ -16,6 +16,8 @@ class Index:
     columns: tuple[str, ...]  # in index order; expressions as their SQL text
     unique: bool = False
     method: str = "btree"
+    where: str | None = None  # predicate of a partial index (SQL text); None for a full index
+    primary: bool = False  # the table's primary key
 
 
 @dataclass(slots=True)
@@ -25,6 +27,7 @@ class SchemaInfo:
     columns: dict[str, list[str]] = field(default_factory=dict)
     indexes: dict[str, list[Index]] = field(default_factory=dict)
     source: str | None = None  # where it came from, for the report (never includes a password)
+    rows: dict[str, int] = field(default_factory=dict)  # estimated row counts (live catalogs)
 
     @property
     def known(self) -> bool:
@@ -38,6 +41,23 @@ class SchemaInfo:
 
     def indexes_of(self, table: str) -> list[Index]:
         return self.indexes.get(self.table_key(table), [])
+
+    def rows_of(self, table: str) -> int | None:
+        """The catalog's estimate of the table's rows, when a live catalog was read."""
+        return self.rows.get(self.table_key(table))
+
+    def primary_key(self, table: str) -> Index | None:
+        """The table's primary key, when known."""
+        return next((i for i in self.indexes_of(table) if i.primary), None)
+
+    def add_index(self, index: Index) -> None:
+        """Record an index; one of the same name on the same table replaces it."""
+        known = self.indexes.setdefault(self.table_key(index.table), [])
+        for i, old in enumerate(known):
+            if old.name.lower() == index.name.lower():
+                known[i] = index
+                return
+        known.append(index)
 
     def served_by_prefix(self, table: str, columns: tuple[str, ...]) -> Index | None:
         """An existing index whose leading columns are exactly ``columns`` (any order of the
