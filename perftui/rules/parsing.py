@@ -7,6 +7,7 @@ Parsing happens per *class* (never per entry) and is memoised twice: in-process 
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -14,6 +15,10 @@ import duckdb
 import pyarrow as pa
 import sqlglot
 from sqlglot import exp
+
+# sqlglot warns on stderr when it falls back to a generic Command (LOAD, SET …); that is a
+# normal outcome for us, kept as the class's parse result, not a message for the user.
+logging.getLogger("sqlglot").setLevel(logging.ERROR)
 
 # sqlglot's recursion on pathological statements is bounded by refusing giant inputs outright.
 MAX_PARSE_CHARS = 200_000
