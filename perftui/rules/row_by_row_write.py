@@ -1,0 +1,401 @@
+"""row-by-row-write: a loop of single-row INSERT/UPDATE/DELETE, often with a commit per row.
+
+Every statement is a round trip, and in autocommit mode (or with a COMMIT after each) every row
+is also a WAL/redo flush: the cost is in the count, not in any one slow statement. Bursts are
+executions of one class in one connection with no gap longer than ``BURST_GAP_S`` (so a pooled
+connection doing one insert per web request now and then is not a loop). The transaction state
+of each execution (BEGIN/COMMIT, ``SET autocommit = 0``) comes from running window functions in
+DuckDB.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from sqlglot import exp
+
+from perftui.rules import parsing
+from perftui.rules.base import Finding, Workload
+from perftui.rules.sessions import (
+    SINGLE_ROW_WRITE_RE,
+    anonymize_parameters,
+    batch_equality,
+    connections_cte,
+    equalities,
+    short,
+    source_paths,
+)
+from perftui.rules.sqltext import ident, placeholder, placeholderize, render, value_like
+from perftui.store.queries import ClassStats
+
+RULE_ID = "row-by-row-write"
+
+# A longer pause between two executions ends a burst. MySQL slow-log timestamps have one-second
+# resolution, so anything under 2 s cannot be told apart from "back to back".
+BURST_GAP_S = 2.0
+# "high" needs real cost: 1 s in the loop's statements, or a loop of 1,000+ commits.
+HIGH_MS = 1000.0
+HIGH_COMMITS = 1000
+# INSERT … SELECT is set-based however many rows it writes.
+INSERT_SELECT_RE = (
+    r"^(insert|replace)\s+(ignore\s+)?into\s+\S+\s*(\([^)]*\)\s*)?\(?\s*(select|with)\b"
+)
+
+PATTERN_TEXT = {
+    "autocommit": "each in its own transaction (autocommit: no BEGIN/COMMIT around them)",
+    "commit-each": "each followed by its own COMMIT",
+    "transaction": "inside a few transactions (the round trips remain)",
+}
+
+
+def detect(workload: Workload) -> Iterator[Finding]:
+    """One finding per write class looped row by row, with its commit pattern and a batch fix."""
+    rows = _classes(workload)
+    if not rows:
+        return
+    by_id = workload.by_id
+    paths = source_paths(workload.con, (r["example"]["source_id"] for r in rows))
+    for row in rows:
+        yield _finding(workload, row, by_id, paths)
+
+
+def _classes(workload: Workload) -> list[dict[str, Any]]:
+    """Bursts of single-row writes per class (and dialect), with their commit pattern."""
+    t = workload.thresholds
+    cte, params = connections_cte(workload.window)
+    sql = f"""
+    WITH {cte},
+    wc AS (
+        SELECT class_id FROM query_classes
+        WHERE regexp_matches(fingerprint, ?) AND NOT regexp_matches(fingerprint, ?)
+    ),
+    t AS (  -- only transaction events and writes: reads do not change what is measured
+        SELECT *,
+               last_value(CASE WHEN tx_event IN ('begin', 'end') THEN tx_event END IGNORE NULLS)
+                   OVER pre AS last_tx,
+               last_value(CASE WHEN tx_event IN ('ac_off', 'ac_on') THEN tx_event END
+                          IGNORE NULLS) OVER pre AS last_ac,
+               last_value(CASE WHEN tx_event IS NULL THEN line_start END IGNORE NULLS)
+                   OVER pre AS prev_write_line,
+               sum(CASE WHEN tx_event IN ('begin', 'end') THEN 1 ELSE 0 END)
+                   OVER (PARTITION BY source_id, session, conn_no ORDER BY line_start
+                         ROWS UNBOUNDED PRECEDING) AS tx_id
+        FROM conn
+        WHERE kind = 'query'
+          AND (tx_event IS NOT NULL OR class_id IN (SELECT class_id FROM wc))
+        WINDOW pre AS (PARTITION BY source_id, session, conn_no ORDER BY line_start
+                       ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)
+    ),
+    w AS (
+        SELECT *, coalesce(last_tx = 'begin', false) OR coalesce(last_ac = 'ac_off', false)
+                      AS in_tx,
+               lag(line_start) OVER c AS prev_line,
+               epoch(ts) - lag(epoch(ts)) OVER c AS gap
+        FROM t
+        WHERE tx_event IS NULL
+          AND CASE WHEN fingerprint LIKE 'insert%' OR fingerprint LIKE 'replace%'
+                   THEN coalesce(values_rows, 1) <= 1
+                   ELSE coalesce(rows_affected, 1) <= 1 END
+        WINDOW c AS (PARTITION BY source_id, session, conn_no, class_id ORDER BY line_start)
+    ),
+    b AS (
+        SELECT *, sum(CASE WHEN prev_line IS NULL OR gap > ? THEN 1 ELSE 0 END)
+                      OVER (PARTITION BY source_id, session, conn_no, class_id
+                            ORDER BY line_start ROWS UNBOUNDED PRECEDING) AS burst
+        FROM w
+    ),
+    bursts AS (
+        SELECT source_id, session, conn_no, class_id, burst, count(*) AS n,
+               coalesce(sum(duration_ms), 0) AS ms, count(*) FILTER (WHERE in_tx) AS in_tx,
+               count(DISTINCT tx_id) FILTER (WHERE in_tx) AS transactions,
+               min(line_start) AS first_line, max(line_start) AS last_line
+        FROM b GROUP BY source_id, session, conn_no, class_id, burst
+        HAVING count(*) >= ?
+    ),
+    commits AS (
+        SELECT bu.source_id, bu.session, bu.conn_no, bu.class_id, bu.burst,
+               count(t.line_start) AS commits, coalesce(sum(t.duration_ms), 0) AS commit_ms
+        FROM bursts bu LEFT JOIN t
+          ON t.source_id = bu.source_id AND t.session IS NOT DISTINCT FROM bu.session
+         AND t.conn_no = bu.conn_no AND t.tx_event = 'end'
+         AND t.prev_write_line BETWEEN bu.first_line AND bu.last_line
+        GROUP BY ALL
+    ),
+    classed AS (
+        SELECT bu.*, c.commits, c.commit_ms, s.dialect,
+               CASE WHEN bu.in_tx * 2 < bu.n THEN 'autocommit'
+                    WHEN bu.transactions * 2 >= bu.in_tx AND bu.transactions > 1
+                        THEN 'commit-each'
+                    ELSE 'transaction' END AS pattern
+        FROM bursts bu
+        JOIN commits c USING (source_id, session, conn_no, class_id, burst)
+        JOIN sources s ON s.source_id = bu.source_id
+    )
+    SELECT class_id, dialect, count(*) AS bursts, sum(n) AS executions, sum(ms) AS total_ms,
+           sum(commits) AS total_commits, sum(commit_ms) AS total_commit_ms,
+           count(DISTINCT (source_id, session)) AS sessions,
+           coalesce(sum(n) FILTER (WHERE pattern = 'autocommit'), 0) AS n_autocommit,
+           coalesce(sum(n) FILTER (WHERE pattern = 'commit-each'), 0) AS n_commit_each,
+           coalesce(sum(n) FILTER (WHERE pattern = 'transaction'), 0) AS n_transaction,
+           arg_max({{'source_id': source_id, 'session': session, 'first_line': first_line,
+                     'last_line': last_line, 'n': n, 'ms': ms, 'pattern': pattern,
+                     'commits': commits, 'transactions': transactions}}, n * 1e9 + ms)
+               AS example
+    FROM classed GROUP BY class_id, dialect
+    ORDER BY total_ms + total_commit_ms DESC, executions DESC, class_id, dialect
+    """
+    params += [SINGLE_ROW_WRITE_RE, INSERT_SELECT_RE, BURST_GAP_S, t.row_by_row_count]
+    cols = (
+        "class_id",
+        "dialect",
+        "bursts",
+        "executions",
+        "ms",
+        "commits",
+        "commit_ms",
+        "sessions",
+        "n_autocommit",
+        "n_commit_each",
+        "n_transaction",
+        "example",
+    )
+    return [dict(zip(cols, r, strict=True)) for r in workload.con.execute(sql, params).fetchall()]
+
+
+def _finding(
+    workload: Workload, row: dict[str, Any], by_id: dict[str, ClassStats], paths: dict[int, str]
+) -> Finding:
+    class_id, dialect = row["class_id"], row["dialect"]
+    c = by_id.get(class_id)
+    fingerprint = c.fingerprint if c is not None else class_id
+    ex = row["example"]
+    path = paths.get(int(ex["source_id"]), "?")
+    executions, sessions = int(row["executions"]), int(row["sessions"])
+    ms, commit_ms = float(row["ms"]), float(row["commit_ms"])
+    per_commit = {
+        "autocommit": int(row["n_autocommit"]),
+        "commit-each": int(row["n_commit_each"]),
+        "transaction": int(row["n_transaction"]),
+    }
+    pattern = max(per_commit, key=lambda k: per_commit[k])
+    committed_each = per_commit["autocommit"] + per_commit["commit-each"]
+    impact = ms + commit_ms
+    if committed_each * 2 >= executions:
+        high = committed_each >= HIGH_COMMITS or impact >= HIGH_MS
+        severity = "high" if high else "medium"
+    else:
+        severity = "medium" if impact >= HIGH_MS else "low"
+
+    sample = _sample(workload, ex, class_id)
+    fix = _fix(sample, dialect, pattern)
+    detail = (
+        f"Class {class_id} (`{short(fingerprint, 70)}`) ran {executions} times as single-row "
+        f"statements in {int(row['bursts'])} burst(s) of ≥ {workload.thresholds.row_by_row_count}"
+        f" in {sessions} session(s), {ms:.1f} ms"
+        + (f" plus {commit_ms:.1f} ms in {int(row['commits'])} COMMIT(s)" if row["commits"] else "")
+        + f"; mostly {PATTERN_TEXT[pattern]}. Executions by commit pattern: autocommit "
+        f"{per_commit['autocommit']}, COMMIT after each {per_commit['commit-each']}, in few "
+        f"transactions {per_commit['transaction']}."
+        f" Example: {path} lines {ex['first_line']}–{ex['last_line']} (session {ex['session']},"
+        f" {int(ex['n'])} executions)."
+    )
+    evidence = {
+        "class_id": class_id,
+        "executions": executions,
+        "bursts": int(row["bursts"]),
+        "sessions": sessions,
+        "total_ms": round(ms, 3),
+        "commits": int(row["commits"]),
+        "commit_ms": round(commit_ms, 3),
+        "commit_pattern": pattern,
+        "executions_by_commit_pattern": per_commit,
+        "count_threshold": workload.thresholds.row_by_row_count,
+        "burst_gap_s": BURST_GAP_S,
+        "example": {
+            "path": path,
+            "source_id": int(ex["source_id"]),
+            "session": ex["session"],
+            "first_line": int(ex["first_line"]),
+            "last_line": int(ex["last_line"]),
+            "executions": int(ex["n"]),
+            "ms": round(float(ex["ms"]), 3),
+            "commit_pattern": ex["pattern"],
+            "commits": int(ex["commits"]),
+            "transactions": int(ex["transactions"]),
+        },
+    }
+    verb = fingerprint.split(" ", 1)[0].upper() if fingerprint else "WRITE"
+    tables = list(c.tables) if c is not None else []
+    return Finding(
+        rule=RULE_ID,
+        severity=severity,
+        title=f"Row-by-row {verb}: {executions} single-row executions of "
+        f"`{short(fingerprint, 50)}`",
+        detail=detail,
+        fix=fix,
+        impact_ms=impact,
+        query_class_ids=[class_id],
+        tables=tables,
+        columns=_columns(sample),
+        evidence=evidence,
+    )
+
+
+def _sample(workload: Workload, ex: dict[str, Any], class_id: str) -> exp.Expression | None:
+    """The example burst's first statement, parsed (its literals never reach the fix)."""
+    rows = workload.con.execute(
+        "SELECT e.query, s.dialect FROM entries e JOIN sources s USING (source_id)"
+        " WHERE e.source_id = ? AND e.line_start = ? AND e.class_id = ?",
+        [ex["source_id"], ex["first_line"], class_id],
+    ).fetchall()
+    if not rows or not rows[0][0]:
+        return None
+    return parsing.parse_statement(rows[0][0], rows[0][1]).expression
+
+
+def _columns(tree: exp.Expression | None) -> list[str]:
+    if isinstance(tree, exp.Insert) and isinstance(tree.this, exp.Schema):
+        return [i.name for i in tree.this.expressions if isinstance(i, exp.Identifier)]
+    if isinstance(tree, exp.Update):
+        sets = [s.this.name for s in tree.expressions if isinstance(s.this, exp.Column)]
+        return list(dict.fromkeys([*(col.name for _eq, col, _v in equalities(tree)), *sets]))
+    if isinstance(tree, exp.Delete):
+        return [col.name for _eq, col, _v in equalities(tree)]
+    return []
+
+
+# -- the fix -------------------------------------------------------------------------------------
+
+
+def _fix(tree: exp.Expression | None, dialect: str, pattern: str) -> str:
+    lines: list[str] = []
+    stmt = _placeholders(tree) if tree is not None else None
+    if isinstance(stmt, exp.Insert):
+        lines += _insert_fix(stmt, dialect)
+    elif isinstance(stmt, exp.Update):
+        lines += _update_fix(stmt, dialect)
+    elif isinstance(stmt, exp.Delete):
+        lines += _delete_fix(stmt, dialect)
+    if not lines:
+        lines.append("Send the rows as one set-based statement instead of one statement per row.")
+    tx = (
+        "One transaction for the whole loop: BEGIN … COMMIT around it (in Python: "
+        "`autocommit=False` and one `commit()` at the end, or `with conn.transaction():`), "
+        "committing every 1,000–10,000 rows for very large loads."
+    )
+    if pattern == "transaction":
+        tx = "The loop already runs in few transactions; what remains is a round trip per row."
+    lines.append(tx)
+    return "\n".join(lines)
+
+
+def _placeholders(tree: exp.Expression) -> exp.Expression:
+    return placeholderize(anonymize_parameters(tree, 0))
+
+
+def _insert_fix(stmt: exp.Insert, dialect: str) -> list[str]:
+    values = stmt.expression
+    target = stmt.this
+    out: list[str] = []
+    if isinstance(values, exp.Values) and len(values.expressions) == 1:
+        row = values.expressions[0]
+        multi = stmt.copy()
+        more = exp.Tuple(expressions=[exp.column(_MORE)])
+        multi.set("expression", exp.Values(expressions=[_fresh(row, 0), _fresh(row, 1), more]))
+        text = render(multi, dialect).replace(f"({_MORE})", "…")
+        out += [
+            "Multi-row INSERT (a few hundred to a thousand rows per statement):",
+            f"    {text}",
+            "  drivers do this for you: psycopg 3 `executemany()` (pipelined), PyMySQL/mysqlclient"
+            " `executemany()` (rewrites INSERT … VALUES into multi-row), SQLAlchemy 2 "
+            "`session.execute(insert(Model), list_of_dicts)` (insertmanyvalues).",
+        ]
+    table = target.this if isinstance(target, exp.Schema) else target
+    cols = target.expressions if isinstance(target, exp.Schema) else []
+    col_sql = (
+        f" ({', '.join(c.sql(parsing.sqlglot_dialect(dialect)) for c in cols)})" if cols else ""
+    )
+    table_sql = table.sql(parsing.sqlglot_dialect(dialect)) if table is not None else "…"
+    if dialect == "postgres":
+        out += [
+            "Bulk load: `COPY` streams rows without a statement per row:",
+            f"    COPY {table_sql}{col_sql} FROM STDIN (FORMAT csv)",
+            '  psycopg 3: `with cur.copy("COPY … FROM STDIN") as copy: copy.write_row(row)`.',
+        ]
+    else:
+        out += [
+            "Bulk load from a file:",
+            f"    LOAD DATA LOCAL INFILE 'rows.csv' INTO TABLE {table_sql}"
+            f" FIELDS TERMINATED BY ','{col_sql}",
+        ]
+    return out
+
+
+_MORE = "perftui_more_rows"
+
+
+def _fresh(row: exp.Expression, k: int) -> exp.Expression:
+    """A copy of a VALUES tuple with its own placeholders (row k), so each row gets new ``$n``."""
+    out = row.copy()
+    for ph in list(out.find_all(exp.Placeholder)):
+        slot = ph.meta.get("slot")
+        ph.replace(placeholder(None if slot is None else slot + 1_000_000 * (k + 1)))
+    return out
+
+
+def _update_fix(stmt: exp.Update, dialect: str) -> list[str]:
+    eqs = equalities(stmt)
+    sets = stmt.expressions
+    if (
+        len(eqs) != 1
+        or not sets
+        or not all(isinstance(s, exp.EQ) and isinstance(s.this, exp.Column) for s in sets)
+    ):
+        return [
+            "Update the rows in one statement (`UPDATE … WHERE key IN (…)`, or join a list of "
+            "(key, new values) rows) instead of one UPDATE per row."
+        ]
+    key = eqs[0][1].name
+    out = [
+        "Rows that get the same new values: one UPDATE for all of them:",
+        f"    {render(batch_equality(stmt, 0, dialect), dialect)}",
+    ]
+    if not all(value_like(s.expression) for s in sets):
+        return out  # SET col = col - ? and the like: per-row values would change its meaning
+    table = stmt.this
+    tname = table.sql(parsing.sqlglot_dialect(dialect)) if table is not None else "t"
+    set_cols = [s.this.name for s in sets]
+    g = parsing.sqlglot_dialect(dialect)
+    key_sql = ident(key).sql(g)
+    cols_sql = [ident(c).sql(g) for c in set_cols]
+    if dialect == "postgres":
+        nums = list(range(1, len(set_cols) + 2))
+        row1 = ", ".join(f"${n}" for n in nums)
+        row2 = ", ".join(f"${n + len(nums)}" for n in nums)
+        assigns = ", ".join(f"{c} = v.{c}" for c in cols_sql)
+        out += [
+            "Rows with their own values: one UPDATE joined to a VALUES list:",
+            f"    UPDATE {tname} AS t SET {assigns} FROM (VALUES ({row1}), ({row2}), …)"
+            f" AS v({key_sql}, {', '.join(cols_sql)}) WHERE t.{key_sql} = v.{key_sql}",
+        ]
+    else:
+        first = ", ".join([f"? AS {key_sql}", *(f"? AS {c}" for c in cols_sql)])
+        nxt = ", ".join(["?"] * (len(set_cols) + 1))
+        assigns = ", ".join(f"t.{c} = v.{c}" for c in cols_sql)
+        out += [
+            "Rows with their own values: one UPDATE joined to the list of rows:",
+            f"    UPDATE {tname} AS t JOIN (SELECT {first} UNION ALL SELECT {nxt} …) AS v"
+            f" ON t.{key_sql} = v.{key_sql} SET {assigns}",
+        ]
+    return out
+
+
+def _delete_fix(stmt: exp.Delete, dialect: str) -> list[str]:
+    eqs = equalities(stmt)
+    if not eqs:
+        return ["Delete the rows in one statement (`DELETE … WHERE key IN (…)`)."]
+    return [
+        "One DELETE for all the rows:",
+        f"    {render(batch_equality(stmt, 0, dialect), dialect)}",
+    ]

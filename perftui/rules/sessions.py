@@ -1,0 +1,156 @@
+"""What the sequence rules share: statement kinds by fingerprint, and entries per connection.
+
+n-plus-one, row-by-row-write and connection-churn all reason about what one connection did, in
+order. They do it in DuckDB with window functions over ``PARTITION BY source_id, session`` (a log
+may hold tens of millions of entries); Python only sees aggregated rows. Fingerprints are lower
+case with comments stripped, so statement kinds are cheap RE2 matches on them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import duckdb
+from sqlglot import exp
+
+from perftui.rules import sqltext
+from perftui.store.queries import Window
+
+# Transaction control and session setup: they neither break nor extend a run of statements.
+CONTROL_RE = (
+    r"^(begin|start transaction|commit|rollback|end|abort|savepoint|release|set|use|reset"
+    r"|discard|deallocate|show|lock tables|unlock tables|xa)\b"
+)
+TX_BEGIN_RE = r"^(begin|start transaction)\b"
+# ROLLBACK TO SAVEPOINT does not end the transaction; RE2 has no look-ahead, hence the shape.
+TX_END_RE = r"^(commit|end|abort)\b|^rollback( work| transaction)?$"
+# Applied to the statement text (the fingerprint hides the value).
+AUTOCOMMIT_OFF_RE = r"(?i)^\s*set\s+(session\s+|@@session\.|@@)?autocommit\s*=\s*'?(0|off|false)\b"
+SELECT_RE = r"^\(*\s*(select|with)\b"
+# Statements that change rows (and so must invalidate whatever caches their tables).
+WRITE_RE = r"^(insert|update|delete|replace|merge|upsert|truncate|copy\s+\S+.*\bfrom\b|load data)\b"
+SINGLE_ROW_WRITE_RE = r"^(insert|replace|update|delete)\b"
+
+
+def connections_cte(window: Window) -> tuple[str, list]:
+    """Two CTEs (``ev``, ``conn``) for ``WITH …``: entries tagged with their connection.
+
+    ``conn_no`` numbers the connections within ``(source_id, session)``: a PostgreSQL pid or a
+    MySQL thread id can be reused, so a session id alone can span several connections. A
+    connection starts at a connect entry (received + authorized count once) and after a
+    disconnect or a MySQL ``administrator command: Quit``. Columns: source_id, session, conn_no,
+    line_start, kind, ts, duration_ms, class_id, fingerprint, values_rows, rows_affected,
+    is_control (transaction control / session setup), tx_event ('begin', 'end', 'ac_off',
+    'ac_on' or NULL), is_end.
+    """
+    wsql, wparams = window.where("e")
+    is_end = "(e.kind = 'disconnect' OR (e.kind = 'admin' AND lower(e.query) LIKE '%quit%'))"
+    sql = f"""
+    ev AS (
+        SELECT e.source_id, e.session, e.line_start, e.kind, e.ts, e.duration_ms, e.class_id,
+               e.values_rows, e.rows_affected, c.fingerprint,
+               coalesce(e.kind = 'query' AND regexp_matches(c.fingerprint, ?), false)
+                   AS is_control,
+               CASE WHEN e.kind <> 'query' OR c.fingerprint IS NULL THEN NULL
+                    WHEN regexp_matches(c.fingerprint, ?) THEN 'begin'
+                    WHEN regexp_matches(c.fingerprint, ?) THEN 'end'
+                    WHEN c.fingerprint NOT LIKE 'set%autocommit%' THEN NULL
+                    WHEN regexp_matches(e.query, ?) THEN 'ac_off'
+                    ELSE 'ac_on' END AS tx_event,
+               {is_end} AS is_end,
+               lag(e.kind) OVER w AS prev_kind,
+               lag({is_end}) OVER w AS prev_end
+        FROM entries e LEFT JOIN query_classes c ON c.class_id = e.class_id
+        WHERE e.kind IN ('query', 'connect', 'disconnect', 'admin') {wsql}
+        WINDOW w AS (PARTITION BY e.source_id, e.session ORDER BY e.line_start)
+    ),
+    conn AS (
+        SELECT *,
+               sum(CASE WHEN (kind = 'connect' AND prev_kind IS DISTINCT FROM 'connect')
+                             OR prev_end THEN 1 ELSE 0 END)
+                   OVER (PARTITION BY source_id, session ORDER BY line_start
+                         ROWS UNBOUNDED PRECEDING) AS conn_no
+        FROM ev
+    )"""
+    return sql, [CONTROL_RE, TX_BEGIN_RE, TX_END_RE, AUTOCOMMIT_OFF_RE, *wparams]
+
+
+def short(fingerprint: str | None, width: int = 70) -> str:
+    """A fingerprint cut for a one-line title (fingerprints carry no literals)."""
+    text = " ".join((fingerprint or "").split())
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def source_paths(con: duckdb.DuckDBPyConnection, source_ids: Iterable[int]) -> dict[int, str]:
+    """source_id -> path, for evidence that points at lines in a file."""
+    ids = sorted({int(s) for s in source_ids})
+    if not ids:
+        return {}
+    rows = con.execute(
+        "SELECT source_id, path FROM sources WHERE source_id IN (SELECT unnest(?::INTEGER[]))",
+        [ids],
+    ).fetchall()
+    return {int(r[0]): r[1] for r in rows}
+
+
+def unique(items: Iterable[str]) -> list[str]:
+    """Order-preserving de-duplication (tables/classes gathered from several places)."""
+    return list(dict.fromkeys(i for i in items if i))
+
+
+# -- fix SQL (placeholders and rendering come from ``sqltext``) ------------------------------
+
+
+def equalities(tree: exp.Expression) -> list[tuple[exp.EQ, exp.Column, exp.Expression]]:
+    """``column = value`` conjuncts of the statement's own WHERE, in reading order, each as
+    (predicate, column, value). Only top-level ANDed terms: one under an OR cannot be batched."""
+    where = tree.args.get("where")
+    if where is None or where.this is None:
+        return []
+    out = []
+    for node in _conjuncts(where.this):
+        if not isinstance(node, exp.EQ):
+            continue
+        a, b = node.this, node.expression
+        if sqltext.column_name(a) and sqltext.value_like(b):
+            out.append((node, a, b))
+        elif sqltext.column_name(b) and sqltext.value_like(a):
+            out.append((node, b, a))
+    return out
+
+
+def _conjuncts(node: exp.Expression) -> list[exp.Expression]:
+    """ANDed terms in reading order (iterative: long AND chains are deep trees)."""
+    out, stack = [], [node]
+    while stack:
+        n = stack.pop()
+        if isinstance(n, exp.And):
+            stack += [n.expression, n.this]
+        elif isinstance(n, exp.Paren):
+            stack.append(n.this)
+        else:
+            out.append(n)
+    return out
+
+
+def batch_equality(tree: exp.Expression, index: int, dialect: str) -> exp.Expression:
+    """A copy of a placeholderized statement whose ``index``-th equality takes a list of values:
+    ``col = ANY($n)`` (PostgreSQL: one array parameter) or ``col IN (?)`` (MySQL)."""
+    out = tree.copy()
+    eq, col, value = equalities(out)[index]
+    if dialect == "postgres":
+        rhs: exp.Expression = exp.Any(this=exp.Paren(this=value.copy()))
+        eq.replace(exp.EQ(this=col.copy(), expression=rhs))
+    else:
+        eq.replace(exp.In(this=col.copy(), expressions=[sqltext.placeholder()]))
+    return out
+
+
+def anonymize_parameters(tree: exp.Expression, slot_base: int) -> exp.Expression:
+    """A copy whose ``$n`` parameters are anonymous placeholders (same ``n``, same slot), so it
+    can be combined with another statement's own ``$n`` and renumbered by ``sqltext.render``."""
+    out = tree.copy()
+    for p in list(out.find_all(exp.Parameter)):
+        if isinstance(p.this, exp.Literal) and str(p.this.this).isdigit():
+            p.replace(sqltext.placeholder(slot_base + int(p.this.this)))
+    return out
