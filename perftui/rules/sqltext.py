@@ -81,6 +81,8 @@ def placeholder(slot: int | None = None) -> exp.Placeholder:
 
 
 def _structural(lit: exp.Literal, keep_limit: bool) -> bool:
+    if isinstance(lit.parent, exp.Parameter):  # the 1 of $1 names a parameter; it is no data
+        return True
     # An argument of a function over a column is part of that expression (substring(name, 1, 2),
     # date_format(col, '%Y'), round(price * 1.19, 2)): an index on it must say the same.
     node = lit.parent

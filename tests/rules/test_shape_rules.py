@@ -380,3 +380,14 @@ def test_rule_helpers_on_hand_written_statements() -> None:
 @pytest.mark.parametrize("module", [sqltext, *SHAPE_RULES], ids=lambda m: m.__name__)
 def test_docstring_examples(module: ModuleType) -> None:
     assert doctest.testmod(module).failed == 0
+
+
+def test_placeholderize_keeps_numbered_parameters() -> None:
+    import sqlglot
+
+    from perftui.rules.sqltext import placeholderize
+
+    tree = sqlglot.parse_one("SELECT a FROM t WHERE b = $1 AND c = 5", read="postgres")
+    out = placeholderize(tree)
+    assert out.find(sqlglot.exp.Parameter).sql("postgres") == "$1"
+    assert "5" not in out.sql("postgres")
