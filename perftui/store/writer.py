@@ -58,15 +58,24 @@ _insert_sql_cache: dict[str, str] = {}
 
 
 def _batch_sql(dialect: str) -> str:
-    """The per-batch SELECT that adds fingerprint and attributes; built once per dialect."""
+    """The per-batch SELECT that adds fingerprint and attributes; built once per dialect.
+
+    Fingerprints are computed once per distinct statement text of the batch: prepared
+    statements (``$1``), cache-like repeats and session chatter (``COMMIT``, ``SET NAMES``)
+    repeat verbatim, and the regex work is the costliest part of ingest.
+    """
     if dialect not in _insert_sql_cache:
-        attrs = fpmod.attributes_sql("query")
+        attrs = fpmod.attributes_sql("b.query")
         attr_sql = ", ".join(f"{expr} AS {name}" for name, expr in attrs.items())
         _insert_sql_cache[dialect] = (
-            "CREATE OR REPLACE TEMP TABLE _perftui_batch AS SELECT b.*, "
-            f"CASE WHEN query IS NOT NULL AND kind IN {_CLASSED_KINDS} "
-            f"THEN {fpmod.fingerprint_sql('query', dialect)} END AS fingerprint, {attr_sql} "
-            "FROM _perftui_arrow b"
+            "CREATE OR REPLACE TEMP TABLE _perftui_batch AS "
+            "WITH texts AS (SELECT DISTINCT query FROM _perftui_arrow "
+            f"  WHERE query IS NOT NULL AND kind IN {_CLASSED_KINDS}), "
+            f"fps AS (SELECT query, {fpmod.fingerprint_sql('query', dialect)} AS fingerprint "
+            "  FROM texts) "
+            "SELECT b.*, CASE WHEN b.kind IN "
+            f"{_CLASSED_KINDS} THEN f.fingerprint END AS fingerprint, {attr_sql} "
+            "FROM _perftui_arrow b LEFT JOIN fps f ON b.query = f.query"
         )
     return _insert_sql_cache[dialect]
 
