@@ -1,4 +1,4 @@
-"""``perftui compare BASELINE CURRENT``: did the fix work? (the patterns doc's "measure improvement").
+"""``perftui compare BASELINE CURRENT``: did the fix work? ("measure improvement").
 
 Each side is a perftui DuckDB file or a log (ingested into a temporary store). Classes are matched
 by class id (the fingerprint), so the same query before and after a change lines up; findings are

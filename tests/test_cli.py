@@ -36,7 +36,8 @@ def test_ingest_reports_reconciled_counts_and_is_idempotent(db_path: Path) -> No
     con = duckdb.connect(str(db_path), read_only=True)
     lines, entries, rejects = con.execute(
         "SELECT lines, entries, reject_lines FROM sources").fetchone()
-    assert lines == sum(1 for _ in open(log, "rb"))
+    with open(log, "rb") as fh:
+        assert lines == sum(1 for _ in fh)
     assert con.execute("SELECT sum(n_lines) FROM entries").fetchone()[0] + rejects == lines
     assert con.execute("SELECT count(*) FROM entries").fetchone()[0] == entries
 

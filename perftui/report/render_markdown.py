@@ -68,7 +68,9 @@ def render(report: Report) -> str:
         out += ["", "## Findings", "", "| # | severity | rule | impact | title |",
                 "|---:|---|---|---:|---|"]
         for i, f in enumerate(report.findings, 1):
-            out.append(f"| {i} | {f.severity} | `{f.rule}` | {_ms(f.impact_ms)} | {_cell(f.title)} |")
+            out.append(
+                f"| {i} | {f.severity} | `{f.rule}` | {_ms(f.impact_ms)} | {_cell(f.title)} |"
+            )
         for i, f in enumerate(report.findings, 1):
             out += ["", f"### Finding {i}: {_cell(f.title)}", ""]
             out.append(f"`{f.rule}` · {f.severity} · classes "

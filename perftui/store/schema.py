@@ -91,7 +91,7 @@ class StoreError(Exception):
 
 
 def connect(path: str | Path, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
-    """Open (creating when allowed) a perftui store, with a one-line error for the usual failures."""
+    """Open (creating when allowed) a perftui store; one-line errors for the usual failures."""
     path = str(path)
     if read_only and not Path(path).exists():
         raise StoreError(f"{path}: no such perftui database (run `perftui ingest LOG…` first)")
@@ -140,7 +140,8 @@ def _create_or_migrate(con: duckdb.DuckDBPyConnection, path: str) -> None:
     version = _stored_version(con)
     if version is not None and version > SCHEMA_VERSION:
         raise StoreError(
-            f"{path}: written by a newer perftui (schema {version} > {SCHEMA_VERSION}); upgrade perftui"
+            f"{path}: written by a newer perftui (schema {version} > {SCHEMA_VERSION});"
+            " upgrade perftui"
         )
     if version is None:
         tables = con.execute("SELECT count(*) FROM information_schema.tables").fetchone()[0]

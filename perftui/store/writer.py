@@ -261,7 +261,7 @@ class BackgroundWriter:
                     store_batch(self._con, self._source_id, table, self._dialect)
                 else:
                     store_rejects(self._con, table)
-            except BaseException as exc:  # noqa: BLE001 - handed to the caller in close()
+            except BaseException as exc:  # handed to the caller in close()
                 self._error = exc
 
     def put_entries(self, table: pa.Table) -> None:
