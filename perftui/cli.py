@@ -28,6 +28,8 @@ from rich.progress import (
 from perftui import __version__
 from perftui.ingest.driver import IngestError, IngestResult, ingest_path
 from perftui.ingest.formats import ParseOptions, all_formats
+from perftui.profiles import capture
+from perftui.profiles.ingest import ingest_profile, profile_format
 from perftui.rules.base import SEVERITIES, Thresholds, severity_rank
 from perftui.rules.schema_info import SchemaInfo
 from perftui.store import schema
@@ -90,6 +92,13 @@ def build_parser() -> argparse.ArgumentParser:
         choices=SEVERITIES,
         help="exit 1 when a finding at or above this severity exists (for CI)",
     )
+
+    p = sub.add_parser(
+        "profile",
+        help="record a Python program (or --pid) with py-spy and ingest the profile",
+        description="perftui profile [options] -- python app.py …   |   perftui profile --pid N",
+    )
+    capture.add_arguments(p)
 
     p = sub.add_parser("compare", help="what got faster or slower between two runs")
     p.add_argument("baseline", help="a perftui DuckDB file or a log file")
@@ -249,6 +258,13 @@ def run_ingest(con: duckdb.DuckDBPyConnection, args: argparse.Namespace, err: Co
     status = EXIT_OK
     options = ParseOptions(prefix=args.prefix)
     for path in args.files:
+        if profile_format(path) is not None:
+            try:
+                say(err, ingest_profile(con, path).summary())
+            except IngestError as exc:
+                say(err, f"perftui: {exc}")
+                status = EXIT_INPUT
+            continue
         try:
             with _progress(err, path) as on_progress:
                 result = ingest_path(
@@ -319,6 +335,10 @@ def cmd_analyze(args: argparse.Namespace, out: Console, err: Console) -> int:
     return status
 
 
+def cmd_profile(args: argparse.Namespace, out: Console, err: Console) -> int:
+    return capture.run(args)
+
+
 def cmd_compare(args: argparse.Namespace, out: Console, err: Console) -> int:
     from perftui import compare
 
@@ -347,6 +367,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "analyze": cmd_analyze,
         "compare": cmd_compare,
         "verify": cmd_verify,
+        "profile": cmd_profile,
     }[args.command]
     try:
         return handler(args, out, err)

@@ -13,6 +13,8 @@ from typing import Any
 import duckdb
 
 from perftui import __version__
+from perftui.profiles import link as profile_link
+from perftui.profiles import rules as profile_rules
 from perftui.rules import log_filter, registry
 from perftui.rules.base import Finding, Thresholds, Workload
 from perftui.rules.schema_info import SchemaInfo
@@ -65,12 +67,17 @@ def build(
         show_literals=show_literals,
     )
     if advise:
-        report.findings = registry.run(workload)
+        query_findings = registry.run(workload)
+        profile_findings = profile_rules.detect_all(con)
+        unlinked = profile_link.link(con, query_findings, profile_findings)
+        report.findings = registry.rank(query_findings + profile_findings)
         report.warnings.extend(log_filter.filtering_warnings(workload))
+        report.warnings.extend(profile_rules.warnings(con))
+        report.warnings.extend(unlinked)
     for s in report.sources:
         if not s.complete:
             report.warnings.append(f"{s.path}: ingest was interrupted; re-run ingest to finish it")
-        if not s.reconciles:
+        if s.reconciles is False:
             report.warnings.append(
                 f"{s.path}: {s.lines} lines read but {s.entry_lines} in entries"
                 f" + {s.reject_lines} rejected"

@@ -48,7 +48,7 @@ def render(report: Report) -> str:
     for s in report.sources:
         out.append(
             f"| {_cell(s.path)} | {s.format} | {s.lines:,} | {s.entries:,} | {s.reject_lines:,} |"
-            f" {'yes' if s.reconciles else '**no**'} |"
+            f" {_yes_no(s.reconciles)} |"
         )
     out += [
         "",
@@ -96,3 +96,7 @@ def render(report: Report) -> str:
     if report.warnings:
         out += ["## Warnings", ""] + [f"- {_cell(w)}" for w in report.warnings]
     return "\n".join(out) + "\n"
+
+
+def _yes_no(ok: bool | None) -> str:
+    return "-" if ok is None else "yes" if ok else "**no**"

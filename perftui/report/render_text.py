@@ -42,7 +42,7 @@ def render(report: Report, console: Console, *, width_hint: int = 60) -> None:
             f"{s.entries:,}",
             f"{s.entry_lines:,}",
             _rejects(s.reject_lines, s.reject_reasons),
-            Text("yes", style="green") if s.reconciles else Text("NO", style="bold red"),
+            _reconciles(s.reconciles),
         )
     console.print(src)
 
@@ -113,3 +113,9 @@ def _findings(report: Report, console: Console) -> None:
                                style="green" if f.verified else "dim"))
         console.print(Text("fix:", style="bold green"))
         console.print(safe_text(f.fix), style="green")
+
+
+def _reconciles(ok: bool | None) -> Text:
+    if ok is None:
+        return Text("-", style="dim")
+    return Text("yes", style="green") if ok else Text("NO", style="bold red")

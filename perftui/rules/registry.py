@@ -38,5 +38,9 @@ def run(workload: Workload, only: set[str] | None = None) -> list[Finding]:
         if only is not None and module.RULE_ID not in only:
             continue
         found.extend(module.detect(workload))
-    found.sort(key=lambda f: (-severity_rank(f.severity), -f.impact_ms, f.rule))
-    return found
+    return rank(found)
+
+
+def rank(findings: list[Finding]) -> list[Finding]:
+    """Most impactful first: severity, then time, then rule id (stable across runs)."""
+    return sorted(findings, key=lambda f: (-severity_rank(f.severity), -f.impact_ms, f.rule))

@@ -47,7 +47,10 @@ class SourceSummary:
     min_duration_ms: float | None
 
     @property
-    def reconciles(self) -> bool:
+    def reconciles(self) -> bool | None:
+        """lines = entry lines + rejected lines; None for profiles (stacks, not log entries)."""
+        if self.dialect == "profile":
+            return None
         return self.lines == self.entry_lines + self.reject_lines
 
 

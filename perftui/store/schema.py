@@ -150,4 +150,7 @@ def _create_or_migrate(con: duckdb.DuckDBPyConnection, path: str) -> None:
                 f"{path}: a DuckDB file that is not a perftui database; use another --db"
             )
     con.execute(DDL)
+    from perftui.profiles.schema import ensure_tables
+
+    ensure_tables(con)
     con.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)])
