@@ -149,3 +149,31 @@ def test_analyze_time_window(db_path: Path) -> None:
     bad = perftui("analyze", "--db", str(db_path), "--since", "yesterday-ish")
     _no_traceback(bad)
     assert bad.returncode == 2
+
+
+def test_database_locked_by_another_process_is_a_clear_message(db_path: Path) -> None:
+    holder = subprocess.Popen(
+        [sys.executable, "-c",
+         "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); print('ready', flush=True);"
+         " time.sleep(30)", str(db_path)],
+        stdout=subprocess.PIPE,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == b"ready"
+        proc = perftui("ingest", str(sample("mariadb-slow.log")), "--db", str(db_path))
+    finally:
+        holder.kill()
+        holder.wait()
+    _no_traceback(proc)
+    assert proc.returncode == 2
+    assert b"in use by another process" in proc.stderr
+
+
+def test_newer_schema_version_is_refused(db_path: Path) -> None:
+    assert perftui("ingest", str(sample("mariadb-slow.log")), "--db", str(db_path)).returncode == 0
+    con = duckdb.connect(str(db_path))
+    con.execute("UPDATE meta SET value = '999' WHERE key = 'schema_version'")
+    con.close()
+    proc = perftui("analyze", "--db", str(db_path))
+    _no_traceback(proc)
+    assert proc.returncode == 2 and b"newer perftui" in proc.stderr
