@@ -9,6 +9,7 @@ import pytest
 from perftui.ingest import postgres_csv, postgres_json, postgres_stderr
 from perftui.ingest.formats import ParseOptions
 from perftui.ingest.records import CONNECT, DISCONNECT, ERROR, MESSAGE, QUERY, Entry, Reject
+from tests.ingest.feeding import MYSQL_SLOW, PYSPY, lines_of, run
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "postgres"
 SAMPLES = Path(__file__).resolve().parent.parent.parent / "sample_logs"
@@ -16,33 +17,11 @@ SAMPLES = Path(__file__).resolve().parent.parent.parent / "sample_logs"
 Parsed = tuple[dict[int, Entry], list[Reject]]  # entries by first line, rejects
 
 
-def lines_of(path: Path) -> list[str]:
-    lines = path.read_text().split("\n")
-    if lines and lines[-1] == "":
-        lines.pop()
-    return lines
-
-
 EDGE = lines_of(FIXTURES / "edge-cases.json")
 
 
 def parse(lines: list[str], batch: int = 0) -> tuple[list[Entry], list[Reject]]:
-    parser = postgres_json.make(lines[:400], ParseOptions())
-    step = batch or max(len(lines), 1)
-    entries: list[Entry] = []
-    rejects: list[Reject] = []
-    for start in range(0, len(lines), step):
-        parser.feed(lines[start : start + step], start + 1)
-        entries += parser.entries
-        rejects += parser.rejects
-        parser.entries.clear()
-        parser.rejects.clear()
-    parser.finish()
-    entries += parser.entries
-    rejects += parser.rejects
-    assert parser.pending_line is None
-    assert sum(e.n_lines for e in entries) + len(rejects) == len(lines)
-    return sorted(entries, key=lambda e: e.line_start), rejects
+    return run(postgres_json.make(lines[:400], ParseOptions()), lines, batch)
 
 
 @pytest.fixture(scope="module")
@@ -109,15 +88,6 @@ def test_batching_does_not_change_entries(batch: int) -> None:
 
 def test_crlf_line_ends() -> None:
     assert parse([line + "\r" for line in EDGE]) == parse(EDGE)
-
-
-MYSQL_SLOW = [
-    "# Time: 261124  0:18:24",
-    "# User@Host: root[root] @ localhost [127.0.0.1]",
-    "SET timestamp=1795479504;",
-    "SELECT id, name FROM users WHERE status = 'active' ORDER BY id LIMIT 100;",
-]
-PYSPY = ["main (app.py:10);handler (app.py:22);query (db.py:5) 12", "a (f.py:1);b (g.py:2) 3"]
 
 
 def test_sniff_scores() -> None:

@@ -15,6 +15,7 @@ from perftui.ingest import postgres_csv, postgres_json, postgres_stderr
 from perftui.ingest.formats import ParseOptions
 from perftui.ingest.pg_prefix import compile_prefix
 from perftui.ingest.records import CONNECT, DISCONNECT, ERROR, MESSAGE, QUERY, Entry, Reject
+from tests.ingest.feeding import MYSQL_SLOW, PYSPY, lines_of, run
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 FIXTURES = ROOT / "tests" / "fixtures" / "postgres"
@@ -22,13 +23,6 @@ SAMPLES = ROOT / "sample_logs"
 CUSTOM = "%n %-6p|%e|%q%u@%d/%a "
 
 Parsed = tuple[dict[int, Entry], list[Reject]]  # entries by first line, rejects
-
-
-def lines_of(path: Path) -> list[str]:
-    lines = path.read_text().split("\n")
-    if lines and lines[-1] == "":
-        lines.pop()
-    return lines
 
 
 INTERLEAVED = lines_of(FIXTURES / "interleaved.log")
@@ -39,27 +33,6 @@ def parse(
 ) -> tuple[list[Entry], list[Reject]]:
     """Parse with stderr's make(), in batches of ``batch`` lines (0 = one batch)."""
     return run(postgres_stderr.make(lines[:400], ParseOptions(prefix=prefix)), lines, batch)
-
-
-def run(
-    parser: postgres_stderr.PostgresStderrParser, lines: list[str], batch: int = 0
-) -> tuple[list[Entry], list[Reject]]:
-    """Feed ``lines`` and check the accounting invariant every parser must keep."""
-    step = batch or max(len(lines), 1)
-    entries: list[Entry] = []
-    rejects: list[Reject] = []
-    for start in range(0, len(lines), step):
-        parser.feed(lines[start : start + step], start + 1)
-        entries += parser.entries
-        rejects += parser.rejects
-        parser.entries.clear()
-        parser.rejects.clear()
-    parser.finish()
-    entries += parser.entries
-    rejects += parser.rejects
-    assert parser.pending_line is None
-    assert sum(e.n_lines for e in entries) + len(rejects) == len(lines)
-    return sorted(entries, key=lambda e: e.line_start), rejects
 
 
 def by_line(entries: list[Entry]) -> dict[int, Entry]:
@@ -391,15 +364,6 @@ def test_long_unmatched_lines_stay_linear() -> None:
 
 
 # --- sniffing ---------------------------------------------------------------------------------
-
-MYSQL_SLOW = [
-    "# Time: 261124  0:18:24",
-    "# User@Host: root[root] @ localhost [127.0.0.1]",
-    "# Query_time: 0.000291  Lock_time: 0.000093  Rows_sent: 100  Rows_examined: 111",
-    "SET timestamp=1795479504;",
-    "SELECT id, name FROM users WHERE status = 'active' ORDER BY id LIMIT 100;",
-]
-PYSPY = ["main (app.py:10);handler (app.py:22);query (db.py:5) 12", "a (f.py:1);b (g.py:2) 3"]
 
 
 def test_sniff_scores() -> None:
