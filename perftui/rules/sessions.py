@@ -45,22 +45,28 @@ def connections_cte(window: Window) -> tuple[str, list]:
     """
     wsql, wparams = window.where("e")
     is_end = "(e.kind = 'disconnect' OR (e.kind = 'admin' AND lower(e.query) LIKE '%quit%'))"
+    # Statement kinds are properties of a class: match the regexes once per class (thousands),
+    # not once per entry (millions).
     sql = f"""
+    class_kinds AS (
+        SELECT class_id, fingerprint, regexp_matches(fingerprint, ?) AS control,
+               CASE WHEN regexp_matches(fingerprint, ?) THEN 'begin'
+                    WHEN regexp_matches(fingerprint, ?) THEN 'end'
+                    WHEN fingerprint LIKE 'set%autocommit%' THEN 'autocommit' END AS tx
+        FROM query_classes
+    ),
     ev AS (
         SELECT e.source_id, e.session, e.line_start, e.kind, e.ts, e.duration_ms, e.class_id,
                e.values_rows, e.rows_affected, c.fingerprint,
-               coalesce(e.kind = 'query' AND regexp_matches(c.fingerprint, ?), false)
-                   AS is_control,
-               CASE WHEN e.kind <> 'query' OR c.fingerprint IS NULL THEN NULL
-                    WHEN regexp_matches(c.fingerprint, ?) THEN 'begin'
-                    WHEN regexp_matches(c.fingerprint, ?) THEN 'end'
-                    WHEN c.fingerprint NOT LIKE 'set%autocommit%' THEN NULL
+               coalesce(e.kind = 'query' AND c.control, false) AS is_control,
+               CASE WHEN e.kind <> 'query' OR c.tx IS NULL THEN NULL
+                    WHEN c.tx <> 'autocommit' THEN c.tx
                     WHEN regexp_matches(e.query, ?) THEN 'ac_off'
                     ELSE 'ac_on' END AS tx_event,
                {is_end} AS is_end,
                lag(e.kind) OVER w AS prev_kind,
                lag({is_end}) OVER w AS prev_end
-        FROM entries e LEFT JOIN query_classes c ON c.class_id = e.class_id
+        FROM entries e LEFT JOIN class_kinds c ON c.class_id = e.class_id
         WHERE e.kind IN ('query', 'connect', 'disconnect', 'admin') {wsql}
         WINDOW w AS (PARTITION BY e.source_id, e.session ORDER BY e.line_start)
     ),
