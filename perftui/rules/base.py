@@ -86,6 +86,8 @@ class Workload:
     window: Window = field(default_factory=Window)
     schema: SchemaInfo = field(default_factory=SchemaInfo)
     thresholds: Thresholds = field(default_factory=Thresholds)
+    # Intermediate results several rules share (e.g. entries tagged with their connection).
+    shared: dict[str, Any] = field(default_factory=dict)
 
     @cached_property
     def classes(self) -> list[ClassStats]:

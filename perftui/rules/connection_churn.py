@@ -54,7 +54,7 @@ _SEGMENTS = """
 def _sources(workload: Workload) -> list[dict[str, Any]]:
     """Per log: connections, statements per connection, session times, rate and peak."""
     t = workload.thresholds
-    cte, params = connections_cte(workload.window)
+    cte, params = connections_cte(workload)
     sql = f"""
     WITH {cte}, {_SEGMENTS},
     peak AS (
@@ -92,7 +92,7 @@ def _sources(workload: Workload) -> list[dict[str, Any]]:
 
 def _short_classes(workload: Workload, source_id: int) -> list[tuple[str, int]]:
     """The classes short-lived connections ran, most frequent first."""
-    cte, params = connections_cte(workload.window)
+    cte, params = connections_cte(workload)
     sql = f"""
     WITH {cte}, {_SEGMENTS}
     SELECT c.class_id, count(*) AS n

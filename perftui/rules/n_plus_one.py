@@ -51,7 +51,7 @@ def detect(workload: Workload) -> Iterator[Finding]:
 def _pairs(workload: Workload) -> list[dict[str, Any]]:
     """Qualifying runs grouped per (source class, repeated class), biggest time first."""
     t = workload.thresholds
-    cte, params = connections_cte(workload.window)
+    cte, params = connections_cte(workload)
     sql = f"""
     WITH {cte},
     q AS (

@@ -63,7 +63,7 @@ def detect(workload: Workload) -> Iterator[Finding]:
 def _classes(workload: Workload) -> list[dict[str, Any]]:
     """Bursts of single-row writes per class (and dialect), with their commit pattern."""
     t = workload.thresholds
-    cte, params = connections_cte(workload.window)
+    cte, params = connections_cte(workload)
     sql = f"""
     WITH {cte},
     wc AS (

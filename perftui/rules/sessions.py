@@ -9,12 +9,16 @@ case with comments stripped, so statement kinds are cheap RE2 matches on them.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 import duckdb
 from sqlglot import exp
 
 from perftui.rules import sqltext
 from perftui.store.queries import Window
+
+if TYPE_CHECKING:
+    from perftui.rules.base import Workload
 
 # Transaction control and session setup: they neither break nor extend a run of statements.
 CONTROL_RE = (
@@ -32,7 +36,24 @@ WRITE_RE = r"^(insert|update|delete|replace|merge|upsert|truncate|copy\s+\S+.*\b
 SINGLE_ROW_WRITE_RE = r"^(insert|replace|update|delete)\b"
 
 
-def connections_cte(window: Window) -> tuple[str, list]:
+def connections_cte(workload: Workload) -> tuple[str, list]:
+    """``conn`` for ``WITH …`` (see ``_connections_sql``), computed once per workload.
+
+    Three rules read it; the window functions over every entry are the costly part, so the
+    first caller materialises them into a temp table and the others read that.
+    """
+    table = workload.shared.get("connections_table")
+    if table is None:
+        table = "_perftui_connections"
+        sql, params = _connections_sql(workload.window)
+        workload.con.execute(
+            f"CREATE OR REPLACE TEMP TABLE {table} AS WITH {sql} SELECT * FROM conn", params
+        )
+        workload.shared["connections_table"] = table
+    return f"conn AS (SELECT * FROM {table})", []
+
+
+def _connections_sql(window: Window) -> tuple[str, list]:
     """Two CTEs (``ev``, ``conn``) for ``WITH …``: entries tagged with their connection.
 
     ``conn_no`` numbers the connections within ``(source_id, session)``: a PostgreSQL pid or a
