@@ -7,11 +7,16 @@ with a clear message, never half-read).
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import duckdb
 
 SCHEMA_VERSION = 1
+
+# DuckDB's buffer pool otherwise grows towards 80 % of RAM as the file grows; a fixed cap keeps
+# perftui's memory flat whatever the log size (DuckDB spills to disk beyond it).
+MEMORY_LIMIT = os.environ.get("PERFTUI_MEMORY_LIMIT", "512MB")
 
 DDL = """
 CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR);
@@ -96,7 +101,7 @@ def connect(path: str | Path, *, read_only: bool = False) -> duckdb.DuckDBPyConn
     if read_only and not Path(path).exists():
         raise StoreError(f"{path}: no such perftui database (run `perftui ingest LOG…` first)")
     try:
-        con = duckdb.connect(path, read_only=read_only)
+        con = duckdb.connect(path, read_only=read_only, config={"memory_limit": MEMORY_LIMIT})
     except duckdb.IOException as exc:
         text = str(exc)
         if "lock" in text.lower():
