@@ -34,6 +34,7 @@ from perftui.rules.base import SEVERITIES, Thresholds, severity_rank
 from perftui.rules.schema_info import SchemaInfo
 from perftui.store import schema
 from perftui.store.queries import Window
+from perftui.tail import cli as tail_cli
 from perftui.textsafe import clean
 
 DEFAULT_DB = "perftui.duckdb"
@@ -99,6 +100,11 @@ def build_parser() -> argparse.ArgumentParser:
         description="perftui profile [options] -- python app.py …   |   perftui profile --pid N",
     )
     capture.add_arguments(p)
+
+    p = sub.add_parser(
+        "tail", help="follow growing logs into the DuckDB file (the app, or --headless)"
+    )
+    tail_cli.add_arguments(p)
 
     p = sub.add_parser("compare", help="what got faster or slower between two runs")
     p.add_argument("baseline", help="a perftui DuckDB file or a log file")
@@ -368,6 +374,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "compare": cmd_compare,
         "verify": cmd_verify,
         "profile": cmd_profile,
+        "tail": lambda args, out, err: tail_cli.run(args),
     }[args.command]
     try:
         return handler(args, out, err)
