@@ -103,44 +103,16 @@ def main() -> int:
     my_mb = build_log(SAMPLES / "mariadb-slow.log", my_log, args.size_mb)
     pg_mb = build_log(SAMPLES / "postgresql.log", pg_log, args.size_mb)
 
+    pt = ["pt-query-digest", "--limit", "100%:10000", "--preserve-embedded-numbers", str(my_log)]
+
+    def pgbadger(jobs: int) -> list[str]:
+        out = str(work / "pgbadger.json")
+        return ["pgbadger", "-j", str(jobs), "--prefix", PG_PREFIX, "-x", "json", "-o", out,
+                str(pg_log)]
+
     for log, mb, peers in (
-        (
-            my_log,
-            my_mb,
-            [
-                (
-                    "pt-query-digest",
-                    [
-                        "pt-query-digest",
-                        "--limit",
-                        "100%:10000",
-                        "--preserve-embedded-numbers",
-                        str(my_log),
-                    ],
-                )
-            ],
-        ),
-        (
-            pg_log,
-            pg_mb,
-            [
-                (
-                    "pgbadger -j 1",
-                    [
-                        "pgbadger",
-                        "-j",
-                        "1",
-                        "--prefix",
-                        PG_PREFIX,
-                        "-x",
-                        "json",
-                        "-o",
-                        str(work / "pgbadger.json"),
-                        str(pg_log),
-                    ],
-                )
-            ],
-        ),
+        (my_log, my_mb, [("pt-query-digest", pt)]),
+        (pg_log, pg_mb, [("pgbadger -j 1", pgbadger(1)), ("pgbadger -j 2", pgbadger(2))]),
     ):
         db = work / "bench.duckdb"
         for suffix in ("", ".wal"):
