@@ -67,6 +67,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"perftui {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
+    p = sub.add_parser("open", help="ingest logs / profiles (with progress), then open the app")
+    _add_ingest_args(p, files_required=False)
+
     p = sub.add_parser("ingest", help="load logs into the DuckDB file")
     _add_ingest_args(p, files_required=True)
 
@@ -262,25 +265,13 @@ def _summary_line(r: IngestResult) -> str:
 def run_ingest(con: duckdb.DuckDBPyConnection, args: argparse.Namespace, err: Console) -> int:
     """Ingest every file; one line per file on stderr. Returns EXIT_INPUT if any file failed."""
     status = EXIT_OK
-    options = ParseOptions(prefix=args.prefix)
     for path in args.files:
-        if profile_format(path) is not None:
-            try:
-                say(err, ingest_profile(con, path).summary())
-            except IngestError as exc:
-                say(err, f"perftui: {exc}")
-                status = EXIT_INPUT
-            continue
         try:
             with _progress(err, path) as on_progress:
-                result = ingest_path(
-                    con, path, log_format=args.log_format, options=options, on_progress=on_progress
-                )
+                say(err, ingest_one(con, path, args, on_progress))
         except IngestError as exc:
             say(err, f"perftui: {exc}")
             status = EXIT_INPUT
-            continue
-        say(err, _summary_line(result))
     return status
 
 
@@ -341,6 +332,47 @@ def cmd_analyze(args: argparse.Namespace, out: Console, err: Console) -> int:
     return status
 
 
+def ingest_one(
+    con: duckdb.DuckDBPyConnection, path: str, args: argparse.Namespace, on_progress=None
+) -> str:
+    """Ingest a log or a profile; the one-line summary. Raises IngestError."""
+    if profile_format(path) is not None:
+        return ingest_profile(con, path).summary()
+    result = ingest_path(
+        con,
+        path,
+        log_format=args.log_format,
+        options=ParseOptions(prefix=args.prefix),
+        on_progress=on_progress,
+    )
+    return _summary_line(result)
+
+
+def cmd_open(args: argparse.Namespace, out: Console, err: Console) -> int:
+    """The app on --db; files given are ingested first behind a progress screen."""
+    from perftui.tui.app import run_app
+
+    if not args.files:
+        return run_app(args.db)
+
+    def job(progress) -> None:  # runs in a thread behind the progress screen
+        try:
+            con = schema.connect(args.db)
+        except schema.StoreError as exc:
+            progress.error(str(exc))
+            return
+        with con:  # closed before the app opens the file read-only
+            for path in args.files:
+                size = Path(path).stat().st_size if Path(path).is_file() else None
+                progress.file(path, size)
+                try:
+                    progress.message(ingest_one(con, path, args, progress.advance))
+                except IngestError as exc:
+                    progress.error(f"perftui: {exc}")
+
+    return run_app(args.db, ingest=job)
+
+
 def cmd_profile(args: argparse.Namespace, out: Console, err: Console) -> int:
     return capture.run(args)
 
@@ -366,8 +398,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     out = Console()
     err = Console(stderr=True)
     if args.command is None:
-        parser.print_help()
-        return EXIT_OK
+        from perftui.tui.app import run_app
+
+        return run_app(DEFAULT_DB)
     handler = {
         "ingest": cmd_ingest,
         "analyze": cmd_analyze,
@@ -375,6 +408,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "verify": cmd_verify,
         "profile": cmd_profile,
         "tail": lambda args, out, err: tail_cli.run(args),
+        "open": cmd_open,
     }[args.command]
     try:
         return handler(args, out, err)

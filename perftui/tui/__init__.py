@@ -1,0 +1,1 @@
+"""The Textual app (``perftui``, ``perftui open``): see ``app.run_app``."""
