@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import duckdb
 
 from perftui.fingerprint import fingerprint_one
-from perftui.profiles import queries, schema
+from perftui.profiles import queries
 from perftui.profiles.rules.common import ProfileContext
 from perftui.profiles.source import tables_in
 from perftui.rules.base import Finding
@@ -49,7 +49,6 @@ def link(
     """Add ``links`` to matching n-plus-one and db-wait findings (in place); returns one line
     per n-plus-one finding that could not be linked, saying why."""
     n_plus_ones = [f for f in query_findings if f.rule == "n-plus-one"]
-    schema.ensure_tables(con)
     profiles = {p.profile_id: p for p in queries.profiles(con)}
     if not n_plus_ones or not profiles:
         return []
@@ -210,6 +209,7 @@ def _add_links(q: Finding, site: _Site, rep: str, fingerprint: str, match: str, 
         {
             "kind": "query-finding",
             "rule": "n-plus-one",
+            "class_id": rep,
             "query_class_ids": list(q.query_class_ids),
             "repeated_class_id": rep,
             "match": match,

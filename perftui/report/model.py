@@ -12,10 +12,7 @@ from typing import Any
 
 import duckdb
 
-from perftui import __version__
-from perftui.profiles import link as profile_link
-from perftui.profiles import rules as profile_rules
-from perftui.rules import log_filter, registry
+from perftui import __version__, advice
 from perftui.rules.base import Finding, Thresholds, Workload
 from perftui.rules.schema_info import SchemaInfo
 from perftui.store import queries
@@ -67,13 +64,8 @@ def build(
         show_literals=show_literals,
     )
     if advise:
-        query_findings = registry.run(workload)
-        profile_findings = profile_rules.detect_all(con)
-        unlinked = profile_link.link(con, query_findings, profile_findings)
-        report.findings = registry.rank(query_findings + profile_findings)
-        report.warnings.extend(log_filter.filtering_warnings(workload))
-        report.warnings.extend(profile_rules.warnings(con))
-        report.warnings.extend(unlinked)
+        report.findings, warnings = advice.advise(workload)
+        report.warnings.extend(warnings)
     for s in report.sources:
         if not s.complete:
             report.warnings.append(f"{s.path}: ingest was interrupted; re-run ingest to finish it")

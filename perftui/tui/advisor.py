@@ -14,7 +14,7 @@ from functools import cached_property
 
 import duckdb
 
-from perftui.rules import registry
+from perftui.advice import advise
 from perftui.rules.base import Finding, Workload
 from perftui.store import queries, schema
 from perftui.store.queries import ClassStats
@@ -58,7 +58,7 @@ def analyse(cur: duckdb.DuckDBPyConnection) -> Analysis:
     """Run every advisor rule over the whole store, most impactful finding first."""
     workload = ReadOnlyWorkload(cur)
     tables = {c.class_id: c.tables for c in workload.classes if c.tables}
-    found = registry.run(workload)
+    found, _warnings = advise(workload)
     return Analysis(found, tables, _fingerprints(workload, found))
 
 

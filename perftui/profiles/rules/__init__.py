@@ -13,7 +13,7 @@ from types import ModuleType
 
 import duckdb
 
-from perftui.profiles import queries, schema
+from perftui.profiles import queries
 from perftui.profiles.rules.common import (
     DEFAULT_INTERVAL_MS,
     NET_MODULES,
@@ -47,7 +47,6 @@ def rule_ids() -> list[str]:
 
 
 def contexts(con: duckdb.DuckDBPyConnection) -> list[ProfileContext]:
-    schema.ensure_tables(con)
     return [ProfileContext(con, p) for p in queries.profiles(con)]
 
 
