@@ -94,8 +94,7 @@ def _classes(workload: Workload) -> list[dict[str, Any]]:
                epoch(ts) - lag(epoch(ts)) OVER c AS gap
         FROM t
         WHERE tx_event IS NULL
-          AND CASE WHEN fingerprint LIKE 'insert%' OR fingerprint LIKE 'replace%'
-                   THEN coalesce(values_rows, 1) <= 1
+          AND CASE WHEN is_insert THEN coalesce(values_rows, 1) <= 1
                    ELSE coalesce(rows_affected, 1) <= 1 END
         WINDOW c AS (PARTITION BY source_id, session, conn_no, class_id ORDER BY line_start)
     ),

@@ -60,7 +60,7 @@ def _connections_sql(window: Window) -> tuple[str, list]:
     MySQL thread id can be reused, so a session id alone can span several connections. A
     connection starts at a connect entry (received + authorized count once) and after a
     disconnect or a MySQL ``administrator command: Quit``. Columns: source_id, session, conn_no,
-    line_start, kind, ts, duration_ms, class_id, fingerprint, values_rows, rows_affected,
+    line_start, kind, ts, duration_ms, class_id, is_insert, values_rows, rows_affected,
     is_control (transaction control / session setup), tx_event ('begin', 'end', 'ac_off',
     'ac_on' or NULL), is_end.
     """
@@ -70,7 +70,9 @@ def _connections_sql(window: Window) -> tuple[str, list]:
     # not once per entry (millions).
     sql = f"""
     class_kinds AS (
-        SELECT class_id, fingerprint, regexp_matches(fingerprint, ?) AS control,
+        SELECT class_id, regexp_matches(fingerprint, ?) AS control,
+               starts_with(fingerprint, 'insert') OR starts_with(fingerprint, 'replace')
+                   AS is_insert,
                CASE WHEN regexp_matches(fingerprint, ?) THEN 'begin'
                     WHEN regexp_matches(fingerprint, ?) THEN 'end'
                     WHEN fingerprint LIKE 'set%autocommit%' THEN 'autocommit' END AS tx
@@ -78,7 +80,7 @@ def _connections_sql(window: Window) -> tuple[str, list]:
     ),
     ev AS (
         SELECT e.source_id, e.session, e.line_start, e.kind, e.ts, e.duration_ms, e.class_id,
-               e.values_rows, e.rows_affected, c.fingerprint,
+               e.values_rows, e.rows_affected, coalesce(c.is_insert, false) AS is_insert,
                coalesce(e.kind = 'query' AND c.control, false) AS is_control,
                CASE WHEN e.kind <> 'query' OR c.tx IS NULL THEN NULL
                     WHEN c.tx <> 'autocommit' THEN c.tx
