@@ -1,7 +1,8 @@
 """``perftui profile``: run or attach py-spy, then load what it recorded into the store.
 
 Idle samples are on by default: without ``--idle`` py-spy drops blocked threads, and with them
-every database and network wait (see ``../shared/research/profile-tui-notes.md``). py-spy writes
+every database and network wait (one real run: 107 samples without it, 863 with, 786 of them in
+the database driver's wait). py-spy writes
 its output when the program ends, when ``--duration`` runs out, and on Ctrl-C (SIGINT reaches
 py-spy too; perftui keeps waiting for it, a second Ctrl-C gives up). The raw file is kept so other
 tools can read it. Errors are one line that says why and what to do.
