@@ -92,16 +92,23 @@ def ingest_path(
     on_progress: Callable[[int], None] | None = None,
 ) -> IngestResult:
     """Ingest ``path`` (``-`` = stdin) into the store behind ``con``; see the module docstring."""
+    with reading(path) as src:
+        return _ingest(con, src, log_format, options or ParseOptions(), on_progress)
+
+
+@contextmanager
+def reading(path: str, error: type[IngestError] = IngestError) -> Iterator[OpenSource]:
+    """``open_source`` whose every open or read failure becomes one ``error`` line."""
     try:
         src = open_source(path)
     except SourceError as exc:
-        raise IngestError(str(exc)) from None
+        raise error(str(exc)) from None
     try:
-        return _ingest(con, src, log_format, options or ParseOptions(), on_progress)
+        yield src
     except SourceError as exc:
-        raise IngestError(str(exc)) from None
+        raise error(str(exc)) from None
     except (OSError, EOFError) as exc:
-        raise IngestError(f"{path}: read failed: {exc}") from None
+        raise error(f"{path}: read failed: {exc}") from None
     finally:
         src.close()
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import duckdb
 import pyarrow as pa
 
-from perftui.ingest.driver import IngestError
+from perftui.ingest.driver import IngestError, reading
 from perftui.ingest.sources import (
     OpenSource,
     SourceError,
@@ -137,18 +137,8 @@ def ingest_profile(
 ) -> ProfileIngestResult:
     """Ingest the profile at ``path`` (``-`` = stdin); see the module docstring."""
     schema.ensure_tables(con)
-    try:
-        src = open_source(path)
-    except SourceError as exc:
-        raise ProfileIngestError(str(exc)) from None
-    try:
+    with reading(path, ProfileIngestError) as src:
         return _ingest(con, src, fmt, recording or Recording(), on_progress)
-    except SourceError as exc:
-        raise ProfileIngestError(str(exc)) from None
-    except (OSError, EOFError) as exc:
-        raise ProfileIngestError(f"{path}: read failed: {exc}") from None
-    finally:
-        src.close()
 
 
 def _known(con: duckdb.DuckDBPyConnection, src: OpenSource) -> tuple | None:
