@@ -304,9 +304,8 @@ def cmd_analyze(args: argparse.Namespace, out: Console, err: Console) -> int:
             thresholds=thresholds,
         )
     if args.format == "json":
-        import json
 
-        text = json.dumps(model.to_dict(report), indent=2, ensure_ascii=False) + "\n"
+        text = model.to_json(report)
     elif args.format == "markdown":
         text = render_markdown.render(report)
     else:

@@ -194,9 +194,13 @@ def render_markdown(data: dict[str, Any], top: int) -> str:
 
 
 def run(args: argparse.Namespace, out: Console, err: Console) -> int:
-    from perftui.cli import advisor_inputs, say
+    from perftui.cli import UsageError, advisor_inputs, say
 
-    info, thresholds = advisor_inputs(args)
+    try:
+        info, thresholds = advisor_inputs(args)
+    except UsageError as exc:  # caught here: under ``python -m perftui.cli`` main's UsageError
+        say(err, f"perftui: {exc}")  # is __main__'s, another class than this one
+        return 2
     with tempfile.TemporaryDirectory(prefix="perftui-compare-") as tmp:
         try:
             before = _open_side(args.baseline, args, Path(tmp), "baseline")

@@ -31,7 +31,6 @@ def fingerprint_sql(q: str, dialect: str) -> str:
     ``dialect`` ('mysql' or 'postgres') is fixed per source, so it selects steps here rather than
     in SQL, keeping the expression linear in size.
     """
-    is_pg = dialect == "postgres"
     x = q
     # Multi-row INSERT/REPLACE: keep the first tuple only, before anything else (pt step 2).
     x = _re(
@@ -40,16 +39,7 @@ def fingerprint_sql(q: str, dialect: str) -> str:
         r"\1",
         "",
     )
-    # Comments: /* */ except /*!version*/; -- to end of line (and # on MySQL).
-    x = _re(x, r"(?s)/\*[^!].*?\*/", "")
-    x = _re(x, r"(?m)--[^'\"\n]*$" if is_pg else r"(?m)(?:--|#)[^'\"\n]*$", "")
-    # Literals in one pass (leftmost match wins, so a string swallows the digits inside it):
-    # strings (MySQL: "..." too; PostgreSQL: "..." is an identifier, $tag$...$tag$ a string),
-    # true/false, $n placeholders, and numbers that do not sit inside an identifier.
-    x = _re(x, r"""\\["']""", "")
-    quoted = r"\$([A-Za-z_]*)\$.*?\$[A-Za-z_]*\$" if is_pg else r'".*?"'
-    x = _re(x, rf"(?s){quoted}|'.*?'|(?i:\bfalse\b|\btrue\b)|\$[0-9]+|\b[0-9+-][0-9a-f.xb+-]*", "?")
-    x = _re(x, r"[xb.+-]\?", "?")
+    x = literals_sql(x, dialect)
     # Whitespace folds, case folds.
     x = "lower(trim(" + _re(x, r"\s+", " ") + "))"
     x = _re(x, r"\bnull\b", "?")
@@ -67,6 +57,25 @@ def fingerprint_sql(q: str, dialect: str) -> str:
         f"ELSE {x} END"
     )
     return special
+
+
+def literals_sql(q: str, dialect: str) -> str:
+    """A DuckDB SQL expression: column ``q`` without comments and with every literal as ``?``.
+
+    The fingerprint's literal step, case and layout kept: what the Parquet export writes
+    instead of a statement when literals are not wanted.
+    """
+    is_pg = dialect == "postgres"
+    # Comments: /* */ except /*!version*/; -- to end of line (and # on MySQL).
+    x = _re(q, r"(?s)/\*[^!].*?\*/", "")
+    x = _re(x, r"(?m)--[^'\"\n]*$" if is_pg else r"(?m)(?:--|#)[^'\"\n]*$", "")
+    # Literals in one pass (leftmost match wins, so a string swallows the digits inside it):
+    # strings (MySQL: "..." too; PostgreSQL: "..." is an identifier, $tag$...$tag$ a string),
+    # true/false, $n placeholders, and numbers that do not sit inside an identifier.
+    x = _re(x, r"""\\["']""", "")
+    quoted = r"\$([A-Za-z_]*)\$.*?\$[A-Za-z_]*\$" if is_pg else r'".*?"'
+    x = _re(x, rf"(?s){quoted}|'.*?'|(?i:\bfalse\b|\btrue\b)|\$[0-9]+|\b[0-9+-][0-9a-f.xb+-]*", "?")
+    return _re(x, r"[xb.+-]\?", "?")
 
 
 # --- the post-steps RE2 cannot do, applied to distinct fingerprints only -----------------------

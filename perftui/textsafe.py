@@ -2,6 +2,8 @@
 
 Escape sequences (CSI, OSC, …) and other control characters are removed; Rich markup is never
 interpreted because callers wrap the result in ``rich.text.Text`` (see ``safe_text``).
+Credentials (a DSN's password in a profiled program's command line…) are masked by
+``redact_credentials`` before such text is stored or shown.
 """
 
 from __future__ import annotations
@@ -33,3 +35,20 @@ def clean(text: str | None, *, one_line: bool = False) -> str:
 def safe_text(text: str | None, style: str = "", *, one_line: bool = False) -> Text:
     """A Rich ``Text`` holding the cleaned string literally (``[bold]`` stays visible as such)."""
     return Text(clean(text, one_line=one_line), style=style)
+
+
+# scheme://user:secret@host: the secret runs to the last '@' of the authority (passwords may hold
+# '@'); password= / passwd= / pwd= values in query strings, libpq and ODBC strings, flags.
+_URL_SECRET = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://[^\s:/?#@]*:)[^\s/?#]*@")
+_KEY_SECRET = re.compile(
+    r"(?i)(\b(?:password|passwd|pwd)\s*[=:]\s*)('(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"|[^&\s;'\"]*)"
+)
+
+
+def redact_credentials(text: str) -> str:
+    """``text`` with URL passwords and ``password=…`` values replaced by ``***``.
+
+    >>> redact_credentials('python app.py --dsn postgresql://app:s3@cret@db/shop password=x')
+    'python app.py --dsn postgresql://app:***@db/shop password=***'
+    """
+    return _KEY_SECRET.sub(r"\1***", _URL_SECRET.sub(r"\1***@", text))

@@ -316,13 +316,16 @@ def epoch(text: str) -> float | None:
     if text == last[0]:
         return last[1]
     value: float | None
-    if text[19:20] == "." and text[23:24] in (" ", ""):  # %m: .123 then the zone
-        base = _second(text[:19] + text[23:])
-        value = None if base is None else base + float(text[19:23])
-    elif text[19:20] in (" ", ""):  # %t: whole seconds
-        value = _second(text)
-    else:
-        value = _epoch_other(text)
+    try:
+        if text[19:20] == "." and text[23:24] in (" ", ""):  # %m: .123 then the zone
+            base = _second(text[:19] + text[23:])
+            value = None if base is None else base + float(text[19:23])
+        elif text[19:20] in (" ", ""):  # %t: whole seconds
+            value = _second(text)
+        else:
+            value = _epoch_other(text)
+    except (ValueError, OverflowError):  # a damaged stamp ("09:31:06.", "+²²"): no time
+        value = None
     _last = (text, value)
     return value
 

@@ -21,6 +21,8 @@ import threading
 from pathlib import Path
 from typing import IO
 
+from perftui.textsafe import redact_credentials
+
 EXIT_OK, EXIT_INPUT, EXIT_INTERRUPTED = 0, 2, 130
 DEFAULT_DB = "perftui.duckdb"
 STOP_TIMEOUT_S = 30.0
@@ -119,7 +121,10 @@ def _run(args: argparse.Namespace, err: IO[str]) -> int:
     started = _utcnow()
     output = args.output or f"profile-{started:%Y%m%d-%H%M%S}.pyspy.txt"
     cmd = py_spy_command(args, output)
-    target = f"process {args.pid}" if args.pid is not None else shlex.join(program)
+    # Shown in messages and stored with the profile: a password in the command line is masked.
+    target = f"process {args.pid}" if args.pid is not None else redact_credentials(
+        shlex.join(program)
+    )
     Path(output).unlink(missing_ok=True)
     messages, _interrupted = _record(cmd, err)
     ended = _utcnow()
@@ -214,7 +219,7 @@ def explain(messages: list[str], pid: int | None, program: list[str], target: st
     ):
         return f"no process {pid}: it is not running (it may have exited; check with ps)"
     if "failed to find python version" in low or "failed to find python interpreter" in low:
-        what = f"process {pid}" if pid is not None else shlex.join(program)
+        what = f"process {pid}" if pid is not None else target
         return (
             f"{what} does not look like a Python program py-spy can read (a wrong pid, a "
             "shell wrapper, or a Python version this py-spy does not support: upgrade py-spy)"

@@ -34,6 +34,7 @@ from perftui.profiles.model import FunctionMeta, ProfileBuilder
 from perftui.profiles.parse_folded import FoldedError, FoldedParser
 from perftui.profiles.parse_speedscope import SpeedscopeError, parse_bytes
 from perftui.store import writer
+from perftui.textsafe import redact_credentials
 
 _FOLDED_LINE = re.compile(r"^(?:[^\s{#\[].*\S)? \d+$")
 _TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\d")
@@ -400,7 +401,7 @@ def store(
             distinct_threads,
             distinct_processes,
             node_off,
-            rec.command,
+            redact_credentials(rec.command) if rec.command else None,
             dt.datetime.now(dt.UTC).replace(tzinfo=None),
         ],
     )

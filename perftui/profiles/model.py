@@ -18,6 +18,8 @@ from functools import cache
 from itertools import accumulate, chain
 from operator import sub
 
+from perftui.textsafe import redact_credentials
+
 KINDS = ("application", "library", "stdlib", "native", "thread", "process", "import")
 
 # Libraries whose frames py-spy shortens to "package/module.py": recognised even when they are
@@ -56,11 +58,17 @@ def parse_frame_text(text: str) -> tuple[str, str | None, int | None]:
     """``function (file:line)`` (py-spy), ``file.py:function:line`` (Austin) or a bare name."""
     m = _FRAME_RE.match(text)
     if m:
-        return m.group(1), m.group(2) or None, int(m.group(3)) if m.group(3) else None
+        return m.group(1), m.group(2) or None, _line_no(m.group(3))
     m = _AUSTIN_RE.match(text)
     if m:
-        return m.group(2), m.group(1), int(m.group(3))
+        return m.group(2), m.group(1), _line_no(m.group(3))
     return text, None, None
+
+
+def _line_no(digits: str | None) -> int | None:
+    """A line number the store's INTEGER column holds; a corrupt one (``:99999999999``) is
+    unknown rather than a failed ingest."""
+    return int(digits) if digits and len(digits) <= 9 else None
 
 
 def frame_from_text(text: str) -> Frame:
@@ -68,7 +76,8 @@ def frame_from_text(text: str) -> Frame:
     if text.startswith("thread (") and _THREAD_RE.match(text):
         return Frame(text, None, None, "thread", None)
     if text.startswith("process ") and _PROCESS_RE.match(text):
-        return Frame(text, None, None, "process", None)
+        # A command line: ``--dsn postgresql://app:secret@db/…`` must not reach the store.
+        return Frame(redact_credentials(text), None, None, "process", None)
     function, file, line = parse_frame_text(text)
     kind, module = classify(function, file)
     return Frame(function, file, line, kind, module)

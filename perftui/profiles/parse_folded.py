@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from perftui.profiles.model import ProfileBuilder
 
 MAX_RECORD_LINES = 64  # a process frame's command line may span lines; more is not a record
+MAX_COUNT_DIGITS = 15  # a count beyond 10**15 samples is corrupt data, not a profile
 
 _PROCESS_HEAD = re.compile(r'process \d+:"')
 
@@ -57,14 +58,15 @@ class FoldedParser:
                 continue
             sp = line.rfind(" ")
             count = line[sp + 1 :]
+            counted = _is_count(count)
             if line.startswith("process "):
-                frames = _split_processes(line[:sp] if count.isdigit() else line)
-                if frames is None or not count.isdigit() or sp < 0:
+                frames = _split_processes(line[:sp] if counted else line)
+                if frames is None or not counted or sp < 0:
                     if not self._carry:
                         self._carry = [raw]
                         self._carry_start = line_no
                     continue
-            elif sp < 0 or not count.isdigit():
+            elif sp < 0 or not counted:
                 self._reject(line_no, line)
                 continue
             else:
@@ -92,6 +94,12 @@ class FoldedParser:
             raise FoldedError("no folded stacks")
         self.builder.total_samples = self.builder.total_weight
         return self.builder
+
+
+def _is_count(text: str) -> bool:
+    """A sample count: ASCII digits (``str.isdigit`` also takes ``²`` and other scripts' digits,
+    which ``int`` refuses) that fit the store's 64-bit weights even when summed."""
+    return 0 < len(text) <= MAX_COUNT_DIGITS and text.isascii() and text.isdigit()
 
 
 def _split_processes(text: str) -> list[str] | None:

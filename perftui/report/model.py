@@ -7,6 +7,8 @@ meaning or disappears, not when one is added.
 from __future__ import annotations
 
 import datetime as dt
+import json
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -151,6 +153,18 @@ def to_dict(report: Report) -> dict[str, Any]:
         "findings": [_finding_dict(f, report.show_literals) for f in report.findings],
         "warnings": report.warnings,
     }
+
+
+# Raw in ``json.dumps(..., ensure_ascii=False)`` output yet obeyed by some terminals (C1 controls
+# such as U+009B CSI) or breaking JavaScript consumers (U+2028/9): written as \u escapes.
+_JSON_UNSAFE = re.compile("[\x7f-\x9f\u2028\u2029]")
+
+
+def to_json(report: Report) -> str:
+    """``--format json`` text: UTF-8 stays readable, control characters are escaped, so the
+    report is safe to print to a terminal and keeps every value exactly (data stays data)."""
+    text = json.dumps(to_dict(report), indent=2, ensure_ascii=False)
+    return _JSON_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text) + "\n"
 
 
 # Evidence keys that carry literal values from the log; dropped unless --show-literals.

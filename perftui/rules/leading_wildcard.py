@@ -46,14 +46,17 @@ def pattern_prefix(node: exp.Expression, params: dict[int, str | None]) -> str |
     >>> pattern_prefix(exp.maybe_parse("CONCAT('%', x)", dialect="mysql"), {})
     '%'
     """
+    while True:  # a loop, not recursion: a generated concatenation may be thousands long
+        if isinstance(node, exp.DPipe):
+            node = node.this
+        elif isinstance(node, exp.Concat) and node.expressions:
+            node = node.expressions[0]
+        else:
+            break
     if isinstance(node, exp.Literal) and node.is_string:
         return node.this
     if isinstance(node, exp.Parameter) and str(node.this.this).isdigit():
         return params.get(int(node.this.this))
-    if isinstance(node, exp.DPipe):
-        return pattern_prefix(node.this, params)
-    if isinstance(node, exp.Concat) and node.expressions:
-        return pattern_prefix(node.expressions[0], params)
     return None
 
 

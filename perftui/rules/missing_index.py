@@ -84,25 +84,28 @@ class Candidate:
 
 
 def _conjuncts(node: exp.Expression | None) -> Iterator[exp.Expression]:
-    while isinstance(node, exp.Paren):
-        node = node.this
-    if node is None:
-        return
-    if isinstance(node, exp.And):
-        yield from _conjuncts(node.this)
-        yield from _conjuncts(node.expression)
-    else:
-        yield node
+    """The AND-ed predicates, left to right (iteratively: a log may hold thousands of them)."""
+    yield from _flatten(node, exp.And)
 
 
 def _disjuncts(node: exp.Expression) -> Iterator[exp.Expression]:
-    while isinstance(node, exp.Paren):
-        node = node.this
-    if isinstance(node, exp.Or):
-        yield from _disjuncts(node.this)
-        yield from _disjuncts(node.expression)
-    else:
-        yield node
+    yield from _flatten(node, exp.Or)
+
+
+def _flatten(node: exp.Expression | None, kind: type[exp.Expression]) -> Iterator[exp.Expression]:
+    """Operands of a chain of ``kind`` (parentheses looked through), in written order."""
+    stack = [node]
+    while stack:
+        item = stack.pop()
+        while isinstance(item, exp.Paren):
+            item = item.this
+        if item is None:
+            continue
+        if isinstance(item, kind):
+            stack.append(item.expression)
+            stack.append(item.this)
+        else:
+            yield item
 
 
 def _plain_column(node: exp.Expression | None) -> exp.Column | None:
@@ -128,10 +131,12 @@ def _value(node: exp.Expression | None, scope: exp.Expression) -> bool:
 class _ScopeReader:
     """Columns per table of one SELECT / UPDATE / DELETE (subqueries are scopes of their own)."""
 
-    def __init__(self, scope: exp.Expression, schema: SchemaInfo) -> None:
+    def __init__(
+        self, scope: exp.Expression, schema: SchemaInfo, ctes: set[str] | None = None
+    ) -> None:
         self.scope = scope
         self.schema = schema
-        self.tables = sqltext.scope_tables(scope)
+        self.tables = sqltext.scope_tables(scope, ctes)
         self.eq: dict[str, list[str]] = {}
         self.rng: dict[str, list[str]] = {}
         self.preds: dict[str, list[str]] = {}
@@ -140,7 +145,10 @@ class _ScopeReader:
         self.sort: list[tuple[str, bool]] = []
 
     def owner(self, col: exp.Column) -> str | None:
-        table = sqltext.table_of(col, self.schema)
+        """Alias of this scope's table that ``col`` (a column read in this scope) belongs to."""
+        if col.parent is None:
+            return None  # a column built here (JOIN … USING), not one of the statement's
+        table = sqltext.table_of(col, self.schema, tables=self.tables)
         if table is None:
             return None
         alias = table.alias_or_name.lower()
@@ -275,8 +283,9 @@ _FLIP = {exp.GT: "<", exp.GTE: "<=", exp.LT: ">", exp.LTE: ">="}
 def candidates(tree: exp.Expression, c: ClassStats, schema: SchemaInfo) -> list[Candidate]:
     """Index wishes of one statement, one per (scope, table)."""
     out: list[Candidate] = []
+    ctes = sqltext.cte_names(tree)
     for scope in tree.find_all(*_SCOPES):
-        reader = _ScopeReader(scope, schema)
+        reader = _ScopeReader(scope, schema, ctes)
         if not reader.tables:
             continue
         reader.read()

@@ -24,6 +24,7 @@ from sqlglot.errors import ParseError, TokenError
 from sqlglot.tokens import TokenType
 
 from perftui.rules.schema_info import Index, SchemaInfo
+from perftui.textsafe import redact_credentials
 
 CONNECT_TIMEOUT_S = 5
 PG_SYSTEM_SCHEMAS = ("pg_catalog", "information_schema", "pg_toast")
@@ -41,17 +42,7 @@ _SCHEMES = {
 
 def redact_dsn(dsn: str) -> str:
     """The DSN with any password replaced by ``***`` (URL userinfo, ``password=`` parameters)."""
-    text = str(dsn)
-    # URL userinfo: scheme://user:secret@host -> scheme://user:***@host (last '@' ends userinfo).
-    m = re.match(r"^([A-Za-z][A-Za-z0-9+.-]*://)([^/?#]*)@", text)
-    if m:
-        userinfo = m.group(2)
-        if ":" in userinfo:
-            userinfo = userinfo.split(":", 1)[0] + ":***"
-        text = m.group(1) + userinfo + "@" + text[m.end() :]
-    # password=… in a query string or a libpq key/value string.
-    text = re.sub(r"(?i)(\bpassword\s*=\s*)('(?:[^'\\]|\\.)*'|[^&\s]*)", r"\1***", text)
-    return text
+    return redact_credentials(str(dsn))
 
 
 def dsn_kind(dsn: str) -> str | None:

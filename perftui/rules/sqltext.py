@@ -255,11 +255,17 @@ def bare_table(table: exp.Table) -> exp.Table:
     return table
 
 
-def scope_tables(scope: exp.Expression) -> dict[str, exp.Table]:
+def cte_names(tree: exp.Expression) -> set[str]:
+    """Lower-case names of every CTE in the statement ``tree`` belongs to."""
+    return {c.alias_or_name.lower() for c in tree.root().find_all(exp.CTE)}
+
+
+def scope_tables(scope: exp.Expression, ctes: set[str] | None = None) -> dict[str, exp.Table]:
     """Real tables one SELECT/UPDATE/DELETE reads, by lower-case alias (or name); CTEs and
-    derived tables are left out, since no index can be put on them."""
-    root = scope.root()
-    ctes = {c.alias_or_name.lower() for c in root.find_all(exp.CTE)}
+    derived tables are left out, since no index can be put on them. ``ctes`` (``cte_names``)
+    saves walking the whole statement again when the caller reads many scopes of it."""
+    if ctes is None:
+        ctes = cte_names(scope)
     found: dict[str, exp.Table] = {}
     prune = lambda n: n is not scope and isinstance(n, _QUERY_NODES)  # noqa: E731
     for node in scope.walk(bfs=True, prune=prune):
@@ -270,13 +276,21 @@ def scope_tables(scope: exp.Expression) -> dict[str, exp.Table]:
     return found
 
 
-def table_of(col: exp.Column, schema: SchemaInfo | None = None) -> exp.Table | None:
+def table_of(
+    col: exp.Column,
+    schema: SchemaInfo | None = None,
+    *,
+    tables: dict[str, exp.Table] | None = None,
+) -> exp.Table | None:
     """The table a column belongs to: its qualifier's table, the only table in scope, or the
-    one table whose known columns include it; None when that cannot be told."""
-    scope = col.find_ancestor(*_SCOPE_NODES)
-    if scope is None:
-        return None
-    tables = scope_tables(scope)
+    one table whose known columns include it; None when that cannot be told. ``tables`` is
+    ``scope_tables`` of the column's scope when the caller has it: per column, finding the
+    scope and its tables again costs time quadratic in a long predicate chain."""
+    if tables is None:
+        scope = col.find_ancestor(*_SCOPE_NODES)
+        if scope is None:
+            return None
+        tables = scope_tables(scope)
     if col.table:
         return tables.get(col.table.lower())
     distinct = {table_name(t).lower(): t for t in tables.values()}
@@ -349,14 +363,20 @@ def add_generated_column(
 
 
 def outer_selects(tree: exp.Expression) -> list[exp.Select]:
-    """The top-level SELECT(s): the statement itself, or each branch of a UNION."""
-    if isinstance(tree, exp.Select):
-        return [tree]
-    if isinstance(tree, exp.SetOperation):
-        return outer_selects(tree.left) + outer_selects(tree.right)
-    if isinstance(tree, exp.Subquery):
-        return outer_selects(tree.this)
-    return []
+    """The top-level SELECT(s): the statement itself, or each branch of a UNION (iteratively: a
+    generated UNION ALL may have thousands of branches)."""
+    out: list[exp.Select] = []
+    stack = [tree]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, exp.Select):
+            out.append(node)
+        elif isinstance(node, exp.SetOperation):
+            stack.append(node.right)
+            stack.append(node.left)
+        elif isinstance(node, exp.Subquery):
+            stack.append(node.this)
+    return out
 
 
 def from_items(select: exp.Select) -> list[exp.Expression]:

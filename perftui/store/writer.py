@@ -83,11 +83,26 @@ def _batch_sql(dialect: str) -> str:
 def to_arrow(entries: list[Entry], first_entry_no: int) -> pa.Table:
     arrays = {"entry_no": pa.array(range(first_entry_no, first_entry_no + len(entries)), _I64)}
     for attr, col, typ in _COLUMNS:
-        arrays[col] = pa.array([getattr(e, attr) for e in entries], typ)
+        values = [getattr(e, attr) for e in entries]
+        try:
+            arrays[col] = pa.array(values, typ)
+        except OverflowError:  # a corrupt log's "Rows_sent: 99999999999999999999"
+            arrays[col] = pa.array([_int64_or_none(v) for v in values], typ)
     arrays["extra"] = pa.array(
         [list(e.extra.items()) if e.extra else None for e in entries], _EXTRA_TYPE
     )
     return pa.table(arrays)
+
+
+def _finite(column: str) -> str:
+    """``column`` with NaN and ±inf (``Query_time: 1e999`` in a corrupt log) as NULL: they are
+    no time, and would make every sum infinite and the JSON report invalid."""
+    return f"CASE WHEN isfinite({column}) THEN {column} END AS {column}"
+
+
+def _int64_or_none(value: int | None) -> int | None:
+    """The value when a BIGINT column can hold it; a number no server writes becomes unknown."""
+    return value if value is None or -(2**63) <= value < 2**63 else None
 
 
 def write_entries(
@@ -119,12 +134,13 @@ def store_batch(
     )
     con.execute(
         "INSERT INTO entries BY NAME SELECT ? AS source_id, entry_no, line_start, n_lines, kind, "
-        "CASE WHEN ts IS NULL OR isnan(ts) THEN NULL "
+        "CASE WHEN ts IS NULL OR NOT abs(ts) < 1e11 THEN NULL "  # NaN, inf, past year 5000
         "ELSE make_timestamp(CAST(ts * 1000000 AS BIGINT)) END AS ts, "
-        "session, user_name, db, host, app, duration_ms, lock_ms, rows_sent, rows_examined, "
-        "rows_affected, bytes_sent, query, "
+        f"session, user_name, db, host, app, {_finite('duration_ms')}, {_finite('lock_ms')}, "
+        "rows_sent, rows_examined, rows_affected, bytes_sent, query, "
         f"CASE WHEN fingerprint IS NOT NULL THEN {fpmod.class_id_sql('fingerprint', dialect)} END "
-        "AS class_id, statement_name, params, parse_ms, bind_ms, plan, severity, message, extra, "
+        f"AS class_id, statement_name, params, {_finite('parse_ms')}, {_finite('bind_ms')}, "
+        "plan, severity, message, extra, "
         "limit_value, offset_value, in_list_len, values_rows FROM _perftui_batch",
         [source_id],
     )
