@@ -67,7 +67,12 @@ class Thresholds:
 
     n_plus_one_count: int = 5
     n_plus_one_ms: float = 50.0
+    # N+1s are often fast per query: a run this long is reported even under the time threshold.
+    n_plus_one_fast_count: int = 20
     row_by_row_count: int = 20
+    # A longer pause between two executions ends a burst. MySQL slow-log timestamps have
+    # one-second resolution, so anything under 2 s cannot be told apart from "back to back".
+    row_by_row_gap_s: float = 2.0
     deep_offset: int = 1000
     unbounded_rows: int = 1000
     cache_repeats: int = 20

@@ -76,7 +76,7 @@ def _classes(workload: Workload) -> list[dict[str, Any]]:
                      'max_in_window': max_in_window, 'ms': ms, 'sessions': sessions,
                      'within_ttl': within_ttl, 'first_ts': first_ts, 'last_ts': last_ts,
                      'query': query, 'params': params}},
-                   repeats * 1e9 + ms) AS top
+                   {{'repeats': repeats, 'ms': ms, 'src': -source_id, 'h': h}}) AS top
     FROM stmt GROUP BY class_id ORDER BY total_ms DESC, executions DESC, class_id
     """
     params = [SELECT_RE, FROM_RE, UNCACHEABLE_RE, *wparams]

@@ -31,8 +31,6 @@ from perftui.store.queries import ClassStats
 
 RULE_ID = "n-plus-one"
 
-# N+1s are often fast per query: a run this long is reported even under the time threshold.
-FAST_RUN_COUNT = 20
 HIGH_MS = 1000.0  # total time in the runs from which the finding is "high"
 SAMPLE_EXECUTIONS = 8  # statements of the example run read to find the looped column
 
@@ -92,11 +90,12 @@ def _pairs(workload: Workload) -> list[dict[str, Any]]:
            count(*) FILTER (WHERE ms >= ?) AS timed_runs,
            arg_max({{'source_id': source_id, 'session': session, 'first_line': first_line,
                      'last_line': last_line, 'source_line': source_line, 'n': n, 'ms': ms}},
-                   n * 1e9 + ms) AS example
+                   {{'n': n, 'ms': ms, 'src': -source_id, 'line': -first_line}}) AS example
     FROM hits GROUP BY source_class, class_id, dialect
     ORDER BY total_ms DESC, executions DESC, class_id, source_class, dialect
     """
-    params += [t.n_plus_one_count, t.n_plus_one_ms, FAST_RUN_COUNT, SELECT_RE, t.n_plus_one_ms]
+    params += [t.n_plus_one_count, t.n_plus_one_ms, t.n_plus_one_fast_count, SELECT_RE]
+    params += [t.n_plus_one_ms]
     cols = (
         "source_class",
         "class_id",
@@ -142,8 +141,8 @@ def _finding(
     if not timed:
         detail += (
             f" No run reached the {t.n_plus_one_ms:g} ms time threshold, but each has "
-            f"≥ {FAST_RUN_COUNT} executions: N+1s are often fast per query, and the round trips"
-            " add up under load."
+            f"≥ {t.n_plus_one_fast_count} executions: N+1s are often fast per query, and the"
+            " round trips add up under load."
         )
     tables = unique([*(rep.tables if rep else []), *(src.tables if src else [])])
     evidence = {

@@ -2,8 +2,9 @@
 
 Every statement is a round trip, and in autocommit mode (or with a COMMIT after each) every row
 is also a WAL/redo flush: the cost is in the count, not in any one slow statement. Bursts are
-executions of one class in one connection with no gap longer than ``BURST_GAP_S`` (so a pooled
-connection doing one insert per web request now and then is not a loop). The transaction state
+executions of one class in one connection with no gap longer than
+``Thresholds.row_by_row_gap_s`` (so a pooled connection doing one insert per web request now and
+then is not a loop). The transaction state
 of each execution (BEGIN/COMMIT, ``SET autocommit = 0``) comes from running window functions in
 DuckDB.
 """
@@ -31,9 +32,6 @@ from perftui.store.queries import ClassStats
 
 RULE_ID = "row-by-row-write"
 
-# A longer pause between two executions ends a burst. MySQL slow-log timestamps have one-second
-# resolution, so anything under 2 s cannot be told apart from "back to back".
-BURST_GAP_S = 2.0
 # "high" needs real cost: 1 s in the loop's statements, or a loop of 1,000+ commits.
 HIGH_MS = 1000.0
 HIGH_COMMITS = 1000
@@ -139,12 +137,13 @@ def _classes(workload: Workload) -> list[dict[str, Any]]:
            coalesce(sum(n) FILTER (WHERE pattern = 'transaction'), 0) AS n_transaction,
            arg_max({{'source_id': source_id, 'session': session, 'first_line': first_line,
                      'last_line': last_line, 'n': n, 'ms': ms, 'pattern': pattern,
-                     'commits': commits, 'transactions': transactions}}, n * 1e9 + ms)
+                     'commits': commits, 'transactions': transactions}},
+                   {{'n': n, 'ms': ms, 'src': -source_id, 'line': -first_line}})
                AS example
     FROM classed GROUP BY class_id, dialect
     ORDER BY total_ms + total_commit_ms DESC, executions DESC, class_id, dialect
     """
-    params += [SINGLE_ROW_WRITE_RE, INSERT_SELECT_RE, BURST_GAP_S, t.row_by_row_count]
+    params += [SINGLE_ROW_WRITE_RE, INSERT_SELECT_RE, t.row_by_row_gap_s, t.row_by_row_count]
     cols = (
         "class_id",
         "dialect",
@@ -210,7 +209,7 @@ def _finding(
         "commit_pattern": pattern,
         "executions_by_commit_pattern": per_commit,
         "count_threshold": workload.thresholds.row_by_row_count,
-        "burst_gap_s": BURST_GAP_S,
+        "burst_gap_s": workload.thresholds.row_by_row_gap_s,
         "example": {
             "path": path,
             "source_id": int(ex["source_id"]),
