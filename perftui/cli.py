@@ -1,4 +1,4 @@
-"""The ``perftui`` command: ingest, analyze (more commands arrive with the advisor, profiles, app).
+"""The ``perftui`` command: open, ingest, analyze, export, profile, tail, compare, verify.
 
 Errors the user can fix are one line on stderr and exit code 2; never a traceback.
 Exit codes: 0 success, 1 a finding at or above ``--fail-on``, 2 bad input or usage.
@@ -25,7 +25,7 @@ from rich.progress import (
     TransferSpeedColumn,
 )
 
-from perftui import __version__
+from perftui import __version__, export_parquet
 from perftui.ingest.driver import IngestError, IngestResult, ingest_path
 from perftui.ingest.formats import ParseOptions, all_formats
 from perftui.profiles import capture
@@ -90,12 +90,22 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="include sample statements with their literal values in the report",
     )
+    p.add_argument(
+        "--parquet",
+        metavar="DIR",
+        help="report on a dataset written by `perftui export --parquet` instead of --db",
+    )
     _add_advisor_args(p)
     p.add_argument(
         "--fail-on",
         choices=SEVERITIES,
         help="exit 1 when a finding at or above this severity exists (for CI)",
     )
+
+    p = sub.add_parser(
+        "export", help="write the DuckDB file as a Parquet dataset (for DuckDB, Spark, Trino)"
+    )
+    export_parquet.add_arguments(p)
 
     p = sub.add_parser(
         "profile",
@@ -248,6 +258,9 @@ def _summary_line(r: IngestResult) -> str:
     if r.status == "unchanged":
         return f"{path}: already ingested, nothing new"
     verb = "appended" if r.status == "appended" else "ingested"
+    if r.interrupted:
+        where = "the start" if r.first_line == 1 else f"line {r.first_line:,}"
+        verb = f"re-reading an interrupted ingest from {where}: {verb}"
     reasons = ""
     if r.reject_reasons:
         reasons = (
@@ -288,23 +301,26 @@ def cmd_analyze(args: argparse.Namespace, out: Console, err: Console) -> int:
         raise UsageError("--top must be at least 1")
     info, thresholds = advisor_inputs(args)
     status = EXIT_OK
-    if not args.files and not Path(args.db).exists():
-        raise UsageError(f"{args.db}: no such perftui database; give log files to analyze")
-    # Read-write even without files: the store caches each class's parse (once per class).
-    with schema.connect(args.db) as con:
+    with _analyzed_store(args) as con:
         if args.files:
             status = run_ingest(con, args, err)
-        report = model.build(
-            con,
-            window=window,
-            top=args.top,
-            order_by=args.order_by,
-            show_literals=args.show_literals,
-            schema=info,
-            thresholds=thresholds,
-        )
+        try:
+            report = model.build(
+                con,
+                window=window,
+                top=args.top,
+                order_by=args.order_by,
+                show_literals=args.show_literals,
+                schema=info,
+                thresholds=thresholds,
+            )
+        except duckdb.Error as exc:
+            if args.parquet is None:
+                raise
+            # Parquet files are read only now: a damaged one shows up here, not when opened.
+            first = str(exc).splitlines()[0]
+            raise UsageError(f"{args.parquet}: cannot read: {first}") from None
     if args.format == "json":
-
         text = model.to_json(report)
     elif args.format == "markdown":
         text = render_markdown.render(report)
@@ -329,6 +345,22 @@ def cmd_analyze(args: argparse.Namespace, out: Console, err: Console) -> int:
         if any(severity_rank(f.severity) >= floor for f in report.findings):
             return EXIT_FINDINGS
     return status
+
+
+def _analyzed_store(args: argparse.Namespace) -> duckdb.DuckDBPyConnection:
+    """What ``analyze`` reports on: the exported dataset of ``--parquet`` (read-only files, so
+    no log files can be added to it), or the ``--db`` file, opened read-write even without files
+    because the store caches each class's parse (once per class)."""
+    if args.parquet is not None:
+        if args.files:
+            raise UsageError("--parquet reports on an exported dataset; give no FILE with it")
+        try:
+            return export_parquet.connect_dataset(args.parquet)
+        except export_parquet.DatasetError as exc:
+            raise UsageError(str(exc)) from None
+    if not args.files and not Path(args.db).exists():
+        raise UsageError(f"{args.db}: no such perftui database; give log files to analyze")
+    return schema.connect(args.db)
 
 
 def ingest_one(
@@ -404,6 +436,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "ingest": cmd_ingest,
         "analyze": cmd_analyze,
         "compare": cmd_compare,
+        "export": lambda args, out, err: export_parquet.run(args),
         "verify": cmd_verify,
         "profile": cmd_profile,
         "tail": lambda args, out, err: tail_cli.run(args),

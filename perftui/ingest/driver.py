@@ -3,6 +3,16 @@
 A source is identified by the checksum of its first bytes, so the same file ingested twice (under
 any name, or piped on stdin) adds nothing, and a file that grew is read on from where the last
 ingest stopped. Batches are written as they fill, so memory does not grow with the file.
+
+An ingest that dies part-way (an error, Ctrl-C, a kill) leaves its source incomplete. Ingesting
+the file again rolls the source back to where it was last complete (nothing, for a first
+ingest; the previous ingest, for an append) and reads on from there, which stores exactly what
+an uninterrupted run stores. It does not resume from the last batch written: batches are not
+committed together with a resume point, and the parser holds entries across batches (a
+statement waits for its duration line, a session for its next line), so past the last
+complete point there is no offset a fresh parser could start from. The tailer resumes like
+that and needs warm-up and pending-line bookkeeping for it (``incremental``); reading again
+from the last complete point needs none, at the cost of re-reading what the failed run read.
 """
 
 from __future__ import annotations
@@ -45,6 +55,8 @@ class IngestResult:
     reject_lines: int = 0
     reject_reasons: dict[str, int] = field(default_factory=dict)
     status: str = "ingested"  # ingested | appended | unchanged | empty
+    interrupted: bool = False  # the previous ingest did not finish: this run re-read its part
+    first_line: int = 1  # number of the first line read in this run
 
 
 def _known_source(con: duckdb.DuckDBPyConnection, src: OpenSource) -> tuple | None:
@@ -127,17 +139,16 @@ def _ingest(
     sample = sample_lines(src.head)
     known = _known_source(con, src)
     start_offset, first_line = 0, 1
-    status = "ingested"
+    status, interrupted = "ingested", False
     if known is not None:
         source_id, _sha, _hb, bytes_read, lines, complete, fmt_name, prefix = known
-        if complete:
-            if src.size is not None and src.size <= bytes_read:
-                return IngestResult(src.path, fmt_name, source_id, status="unchanged")
+        interrupted = not complete
+        if complete and src.size is not None and src.size <= bytes_read:
+            return IngestResult(src.path, fmt_name, source_id, status="unchanged")
+        if complete or bytes_read > 0:  # read on from where it was last complete
             start_offset, first_line, status = bytes_read, lines + 1, "appended"
             log_format = fmt_name
             options = ParseOptions(prefix=options.prefix or prefix)
-        else:
-            writer.forget_source(con, source_id)  # interrupted earlier: redo it whole
     fmt = _choose_format(src.path, sample, log_format)
     try:
         parser = fmt.make(sample, options)
@@ -147,7 +158,7 @@ def _ingest(
     prefix = getattr(parser, "prefix", None)
     if known is not None and status == "appended":
         source_id = known[0]
-        writer.mark_incomplete(con, source_id)
+        writer.reopen_source(con, source_id)
     else:
         source_id = writer.begin_source(
             con,
@@ -160,7 +171,9 @@ def _ingest(
             head_sha1=src.head_sha1,
             head_bytes=len(src.head),
         )
-    result = IngestResult(src.path, fmt.name, source_id, status=status)
+    result = IngestResult(
+        src.path, fmt.name, source_id, status=status, interrupted=interrupted, first_line=first_line
+    )
     entry_no = writer.next_entry_no(con, source_id)
     pending: list[Entry] = []
     rejects: list[Reject] = []
@@ -187,8 +200,14 @@ def _ingest(
     try:
         with _gc_paused():
             for batch in line_batches(src, start_offset, first_line):
-                _guarded(src.path, fmt.name, batch.first_line_no, parser.feed, batch.lines,
-                         batch.first_line_no)
+                _guarded(
+                    src.path,
+                    fmt.name,
+                    batch.first_line_no,
+                    parser.feed,
+                    batch.lines,
+                    batch.first_line_no,
+                )
                 lines_seen += len(batch.lines)
                 end_offset = batch.end_offset
                 pending.extend(parser.entries)
@@ -208,7 +227,7 @@ def _ingest(
     finally:
         background.close()
     result.lines = lines_seen
-    if status == "appended" and lines_seen == 0:
+    if status == "appended" and lines_seen == 0 and not interrupted:
         result.status = "unchanged"
     writer.finish_source(
         con,

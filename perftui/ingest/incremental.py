@@ -214,14 +214,13 @@ class IncrementalSource:
         read_head: Callable[[int], bytes] | None = None,
         reuse_id: int | None = None,
     ) -> IncrementalSource:
-        """Register a new source whose lines are read from ``start_offset`` (numbered from 1).
+        """Register a new source whose lines are read from ``start_offset`` (numbered from 1);
+        ``reuse_id`` is a stored source started over (what it held is dropped).
         Raises IngestError when the head is not a log perftui knows."""
         check_followable(path, head)
         fmt, parser = make_parser(path, head, log_format, options or ParseOptions())
         dialect = DIALECT.get(fmt.name, "postgres")
         head = head[:HEAD_BYTES]
-        if reuse_id is not None:
-            writer.forget_source(con, reuse_id)
         source_id = writer.begin_source(
             con,
             reuse_id,
@@ -384,8 +383,7 @@ class IncrementalSource:
         written = self.flush()
         line = self._resume[1]
         con = self.con
-        con.begin()
-        try:
+        with writer.transaction(con):
             con.execute(
                 "DELETE FROM entries WHERE source_id = ? AND line_start >= ?",
                 [self.source_id, line],
@@ -400,10 +398,6 @@ class IncrementalSource:
                 "WHERE source_id = ?",
                 [self.source_id, self.source_id, self.source_id],
             )
-            con.commit()
-        except BaseException:
-            con.rollback()
-            raise
         return written
 
     def _commit(self, offset: int, line: int, *, force: bool = False) -> Written | None:
@@ -418,8 +412,7 @@ class IncrementalSource:
                 self._head_bytes = len(head)
         first_entry_no = self._entry_no
         con = self.con
-        con.begin()
-        try:
+        with writer.transaction(con):
             if entries:
                 entries.sort(key=_line_start)
                 writer.store_batch(
@@ -438,10 +431,6 @@ class IncrementalSource:
                     "UPDATE sources SET head_sha1 = ?, head_bytes = ? WHERE source_id = ?",
                     [head_sha1, self._head_bytes, self.source_id],
                 )
-            con.commit()
-        except BaseException:
-            con.rollback()
-            raise
         self._entry_no += len(entries)
         self.entries_written += len(entries)
         self._resume = (offset, line)

@@ -10,6 +10,8 @@ from __future__ import annotations
 import datetime as dt
 import queue
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import duckdb
 import pyarrow as pa
@@ -202,9 +204,17 @@ def begin_source(
     head_sha1: str,
     head_bytes: int,
 ) -> int:
-    """Register a source as being ingested (complete = false until ``finish_source``)."""
+    """Register a source as being ingested (complete = false until ``finish_source``).
+
+    Reusing ``source_id`` (an interrupted ingest read again from the start) drops its entries
+    and rejects first and its row last: a kill in between leaves the row incomplete, so the
+    next ingest does this again. No transaction of its own: callers may hold one.
+    """
     if source_id is None:
         source_id = con.execute("SELECT coalesce(max(source_id), 0) + 1 FROM sources").fetchone()[0]
+    else:
+        con.execute("DELETE FROM entries WHERE source_id = ?", [source_id])
+        con.execute("DELETE FROM rejects WHERE source_id = ?", [source_id])
     con.execute("DELETE FROM sources WHERE source_id = ?", [source_id])
     con.execute(
         "INSERT INTO sources VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, 0, 0, 0, false, ?)",
@@ -213,8 +223,24 @@ def begin_source(
     return source_id
 
 
-def mark_incomplete(con: duckdb.DuckDBPyConnection, source_id: int) -> None:
-    con.execute("UPDATE sources SET complete = false WHERE source_id = ?", [source_id])
+def reopen_source(con: duckdb.DuckDBPyConnection, source_id: int) -> None:
+    """Take a source back to its resume point (``lines``, ``bytes_read``) and mark it incomplete
+    until ``finish_source``, in one transaction, before reading on from there.
+
+    What lies past ``lines`` was stored by a run that did not finish (an interrupted append, a
+    tailer killed before ``stop``); the run that reads on from the resume point stores it again.
+    """
+    after = "(SELECT lines FROM sources WHERE source_id = ?)"
+    with transaction(con):
+        con.execute(
+            f"DELETE FROM entries WHERE source_id = ? AND line_start > {after}",
+            [source_id, source_id],
+        )
+        con.execute(
+            f"DELETE FROM rejects WHERE source_id = ? AND line_no > {after}",
+            [source_id, source_id],
+        )
+        con.execute("UPDATE sources SET complete = false WHERE source_id = ?", [source_id])
 
 
 def finish_source(
@@ -235,16 +261,22 @@ def finish_source(
     )
 
 
-def forget_source(con: duckdb.DuckDBPyConnection, source_id: int) -> None:
-    """Drop what an interrupted ingest left, so the source can be read again from the start."""
-    con.execute("DELETE FROM entries WHERE source_id = ?", [source_id])
-    con.execute("DELETE FROM rejects WHERE source_id = ?", [source_id])
-
-
 def next_entry_no(con: duckdb.DuckDBPyConnection, source_id: int) -> int:
     return con.execute(
         "SELECT coalesce(max(entry_no), -1) + 1 FROM entries WHERE source_id = ?", [source_id]
     ).fetchone()[0]
+
+
+@contextmanager
+def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """One transaction around the block: committed when it ends, rolled back when it raises."""
+    con.begin()
+    try:
+        yield
+    except BaseException:
+        con.rollback()
+        raise
+    con.commit()
 
 
 def _now() -> dt.datetime:
@@ -259,8 +291,9 @@ class BackgroundWriter:
     ``close``; at most ``depth`` batches wait, so memory stays bounded.
     """
 
-    def __init__(self, con: duckdb.DuckDBPyConnection, source_id: int, dialect: str,
-                 depth: int = 2) -> None:
+    def __init__(
+        self, con: duckdb.DuckDBPyConnection, source_id: int, dialect: str, depth: int = 2
+    ) -> None:
         self._con, self._source_id, self._dialect = con, source_id, dialect
         self._jobs: queue.Queue[tuple[str, pa.Table] | None] = queue.Queue(maxsize=depth)
         self._error: BaseException | None = None

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 from pathlib import Path
 
 import duckdb
@@ -18,7 +19,7 @@ from perftui import export_parquet
 from perftui.report import model
 from perftui.store import schema
 from tests.conftest import sample
-from tests.hardening.checks import run_cli
+from tests.hardening.checks import assert_clean_failure, run_cli
 
 INPUTS = ("postgresql.log", "mariadb-slow.log", "profile-shop.pyspy.txt")
 # Literals the sample logs carry (statements, parameters): gone from a default export.
@@ -73,13 +74,14 @@ def test_layout_is_hive_partitioned(datasets: dict[str, Path]) -> None:
 
 
 @pytest.mark.parametrize("kind", ["redacted", "literals"])
-def test_other_engines_read_it_directly(
-    datasets: dict[str, Path], store: str, kind: str
-) -> None:
+def test_other_engines_read_it_directly(datasets: dict[str, Path], store: str, kind: str) -> None:
     root = datasets[kind]
     with duckdb.connect(store, read_only=True) as con:
-        want = dict(con.execute("SELECT s.format, count(*) FROM entries JOIN sources s"
-                                " USING (source_id) GROUP BY 1").fetchall())
+        want = dict(
+            con.execute(
+                "SELECT s.format, count(*) FROM entries JOIN sources s USING (source_id) GROUP BY 1"
+            ).fetchall()
+        )
     glob = str(root / "entries" / "**" / "*.parquet")
     got = dict(
         duckdb.sql(
@@ -125,8 +127,10 @@ def test_redacted_dataset_holds_no_literals(datasets: dict[str, Path], store: st
 
 def _holds(con: duckdb.DuckDBPyConnection, needle: str) -> bool:
     tables = [r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()]
-    tables += [r[0] for r in con.execute("SELECT view_name FROM duckdb_views()"
-                                         " WHERE NOT internal").fetchall()]
+    tables += [
+        r[0]
+        for r in con.execute("SELECT view_name FROM duckdb_views() WHERE NOT internal").fetchall()
+    ]
     return any(
         con.execute(
             f'SELECT count(*) FROM "{t}" x WHERE contains(CAST(x AS VARCHAR), ?)', [needle]
@@ -163,19 +167,52 @@ def test_reading_a_dataset_from_another_schema_is_refused(
         export_parquet.connect_dataset(copy)
 
 
-def _cli(*args: str) -> int:
-    try:
-        return run_cli(*args)[0]
-    except SystemExit as exc:  # argparse: an option cli.py does not know yet
-        return int(exc.code or 0)
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="cli.py wiring of `export` and `analyze --parquet` is the lead's (snippet in the "
-    "hardening report); remove this mark then",
-)
-def test_cli_export_and_analyze_parquet(store: str, tmp_path: Path) -> None:
+def test_cli_export_and_analyze_parquet(store: str, from_store: dict, tmp_path: Path) -> None:
     target = tmp_path / "ds"
-    assert _cli("export", "--parquet", str(target), "--db", store) == 0
-    assert _cli("analyze", "--parquet", str(target), "--format", "json") == 0
+    code, _out, err = run_cli("export", "--parquet", str(target), "--db", store)
+    assert code == 0, err
+    code, out, err = run_cli("analyze", "--parquet", str(target), "--format", "json")
+    assert code == 0, err
+    report = json.loads(out)
+    assert report["totals"] == from_store["totals"]
+    assert [c["id"] for c in report["query_classes"]] == [
+        c["id"] for c in from_store["query_classes"]
+    ]
+
+
+def _damage_pages(dataset: Path) -> None:
+    """Garble the first half of every entries file, footer left whole: the dataset opens, and
+    the damage only shows when the report reads the rows."""
+    for path in (dataset / "entries").rglob("*.parquet"):
+        data = bytearray(path.read_bytes())
+        for i in range(4, len(data) // 2):
+            data[i] = (data[i] * 7 + 13) % 256  # changes every byte
+        path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize(
+    "kind", ["missing", "empty", "a file", "bad manifest", "no footers", "damaged pages", "+FILE"]
+)
+def test_analyze_parquet_on_a_bad_dataset_is_one_line(
+    datasets: dict[str, Path], tmp_path: Path, kind: str
+) -> None:
+    target = tmp_path / "ds"
+    more: list[str] = []
+    if kind == "empty":
+        target.mkdir()
+    elif kind == "a file":
+        target.write_text("not a directory")
+    elif kind == "bad manifest":
+        target.mkdir()
+        (target / export_parquet.MANIFEST).write_text("{not json")
+    elif kind in ("no footers", "damaged pages", "+FILE"):
+        shutil.copytree(datasets["redacted"], target)
+        if kind == "no footers":
+            for path in target.rglob("*.parquet"):
+                path.write_bytes(b"garbage, not parquet")
+        elif kind == "damaged pages":
+            _damage_pages(target)
+        else:
+            more = [str(sample("postgresql.log"))]
+    code, _out, err = run_cli("analyze", "--parquet", str(target), *more)
+    assert_clean_failure(code, err)
