@@ -30,8 +30,6 @@ import duckdb
 from perftui.ingest import formats
 from perftui.ingest.driver import DIALECT, IngestError, _choose_format, _guarded, _looks_binary
 from perftui.ingest.formats import ParseOptions
-from perftui.ingest.mysql_slow import MySQLSlowParser
-from perftui.ingest.postgres_stderr import PostgresStderrParser
 from perftui.ingest.records import Entry, Parser, Reject
 from perftui.ingest.sources import _BZIP2, _GZIP, _ZSTD, HEAD_BYTES, _decode
 from perftui.store import writer
@@ -103,34 +101,10 @@ def make_parser(
 def settle(parser: Parser, before_line: int) -> None:
     """Complete what a writer always writes in one go, for lines before ``before_line``.
 
-    PostgreSQL writes a message with its continuation and DETAIL lines in one ``write``, and
-    MySQL an entry with its statement, so once those lines have been in the file for a while
-    nothing more can join them. The parsers cannot know that (they wait for the session's next
-    line, or the next entry's header): this closes such open messages, keeping every fold that
-    waits for a later message (``statement:`` + ``duration:``, parse/bind + execute).
-    A parser may define ``settle(before_line)`` itself; the two built-in cases are done here.
+    See :meth:`perftui.ingest.records.Parser.settle`: the tailer calls this once lines have been
+    in the file for a while (nothing more can join them).
     """
-    hook = getattr(parser, "settle", None)
-    if callable(hook):
-        hook(before_line)
-    elif isinstance(parser, PostgresStderrParser):
-        _settle_stderr(parser, before_line)
-    elif isinstance(parser, MySQLSlowParser):
-        cur = parser._cur
-        # In its statement (phase 2): nothing but more statement text could follow.
-        if cur is not None and parser._phase == 2 and cur.line_start < before_line:
-            parser.finish()
-
-
-def _settle_stderr(parser: PostgresStderrParser, before_line: int) -> None:
-    """Close open messages (``r_line``) that began before ``before_line``, as ``finish`` does."""
-    sessions = parser._sessions
-    ready = [st for st in sessions.values() if 0 < st.r_line < before_line]
-    for st in sorted(ready, key=lambda st: st.r_line):
-        parser._close(st)
-        st.r_line = 0
-        if parser._cont is st:
-            parser._cont = None
+    parser.settle(before_line)
 
 
 @dataclass(frozen=True, slots=True)

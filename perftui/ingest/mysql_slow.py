@@ -393,6 +393,13 @@ class MySQLSlowParser:
         self._rank = -1
         self._qlines, self._plan, self._use, self._set_ts = [], [], None, None
 
+    def settle(self, before_line: int) -> None:
+        """An entry in its statement (phase 2) begun before ``before_line`` is complete: only
+        more statement text could follow, and the server writes an entry in one go."""
+        cur = self._cur
+        if cur is not None and self._phase == 2 and cur.line_start < before_line:
+            self.finish()
+
     # -- per entry / per distinct text helpers ---------------------------------------------------
 
     def _emit(

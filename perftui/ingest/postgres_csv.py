@@ -150,6 +150,10 @@ class PostgresCsvParser:
                 self._reject_lines(self._open_start, text, "truncated csv record")
         self._folder.flush_all()
 
+    def settle(self, before_line: int) -> None:
+        """Nothing to close early: a record is complete when its last line is read, and the
+        folds that stay open wait for later records."""
+
     @property
     def pending_line(self) -> int | None:
         held = self._folder.pending_line()

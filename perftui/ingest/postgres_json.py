@@ -112,6 +112,10 @@ class PostgresJsonParser:
     def finish(self) -> None:
         self._folder.flush_all()
 
+    def settle(self, before_line: int) -> None:
+        """Nothing to close early: a record is complete when its last line is read, and the
+        folds that stay open wait for later records."""
+
     @property
     def pending_line(self) -> int | None:
         return self._folder.pending_line()

@@ -701,6 +701,16 @@ class PostgresStderrParser:
         self._folder.flush_all()
         self._cont = None
 
+    def settle(self, before_line: int) -> None:
+        """Close open messages (``r_line``) begun before ``before_line``, as ``finish`` does;
+        the folds waiting for a later message stay."""
+        ready = [st for st in self._sessions.values() if 0 < st.r_line < before_line]
+        for st in sorted(ready, key=lambda st: st.r_line):
+            self._close(st)
+            st.r_line = 0
+            if self._cont is st:
+                self._cont = None
+
     @property
     def pending_line(self) -> int | None:
         return self._folder.pending_line()

@@ -83,5 +83,15 @@ class Parser(Protocol):
 
     def finish(self) -> None: ...
 
+    def settle(self, before_line: int) -> None:
+        """Close what the server always writes in one go, for entries begun before
+        ``before_line``: PostgreSQL writes a message with its continuation and DETAIL lines in
+        one ``write``, MySQL an entry with its statement, so once those lines have been in the
+        file for a while nothing more can join them. Parsers cannot know that alone (they wait
+        for the session's next line or the next entry's header); the tailer knows the time.
+        Folds that wait for a *later* message (``statement:`` + ``duration:``, parse/bind +
+        execute) stay open."""
+        ...
+
     @property
     def pending_line(self) -> int | None: ...
