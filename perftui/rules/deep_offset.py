@@ -71,7 +71,7 @@ def detect(workload: Workload) -> Iterable[Finding]:
                 "threshold": limit,
                 "paged_executions": n,
                 "deep_executions": deep_n,
-                "deep_ms": deep_ms,
+                "deep_ms": round(deep_ms, 3),
                 "max_offset": max_offset,
                 "p95_offset": p95_offset,
                 "order_by": order,

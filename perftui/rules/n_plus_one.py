@@ -52,30 +52,24 @@ def _pairs(workload: Workload) -> list[dict[str, Any]]:
     cte, params = connections_cte(workload)
     sql = f"""
     WITH {cte},
-    q AS (
+    q AS (  -- runs are islands: consecutive rows of one class in one connection
         SELECT source_id, session, conn_no, line_start, duration_ms, class_id,
-               lag(class_id) OVER p AS prev_class, lag(conn_no) OVER p AS prev_conn
+               row_number() OVER (PARTITION BY source_id, session ORDER BY line_start)
+               - row_number() OVER (PARTITION BY source_id, session, conn_no, class_id
+                                    ORDER BY line_start) AS island
         FROM conn
         WHERE kind = 'query' AND class_id IS NOT NULL AND NOT is_control
-        WINDOW p AS (PARTITION BY source_id, session ORDER BY line_start)
-    ),
-    r AS (
-        SELECT *, sum(CASE WHEN prev_class IS DISTINCT FROM class_id
-                                OR prev_conn IS DISTINCT FROM conn_no THEN 1 ELSE 0 END)
-                      OVER (PARTITION BY source_id, session ORDER BY line_start
-                            ROWS UNBOUNDED PRECEDING) AS run_no
-        FROM q
     ),
     runs AS (
-        SELECT source_id, session, conn_no, run_no, any_value(class_id) AS class_id,
+        SELECT source_id, session, conn_no, class_id,
                count(*) AS n, coalesce(sum(duration_ms), 0) AS ms,
                min(line_start) AS first_line, max(line_start) AS last_line
-        FROM r GROUP BY source_id, session, conn_no, run_no
+        FROM q GROUP BY source_id, session, conn_no, class_id, island
     ),
     seq AS (
         SELECT *, lag(class_id) OVER s AS source_class, lag(last_line) OVER s AS source_line
         FROM runs
-        WINDOW s AS (PARTITION BY source_id, session, conn_no ORDER BY run_no)
+        WINDOW s AS (PARTITION BY source_id, session, conn_no ORDER BY first_line)
     ),
     hits AS (
         SELECT seq.*, s.dialect FROM seq

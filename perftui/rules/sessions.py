@@ -54,12 +54,14 @@ def connections_cte(workload: Workload) -> tuple[str, list]:
 
 
 def _connections_sql(window: Window) -> tuple[str, list]:
-    """Two CTEs (``ev``, ``conn``) for ``WITH …``: entries tagged with their connection.
+    """CTEs for ``WITH …`` ending in ``conn``: entries tagged with their connection.
 
     ``conn_no`` numbers the connections within ``(source_id, session)``: a PostgreSQL pid or a
     MySQL thread id can be reused, so a session id alone can span several connections. A
     connection starts at a connect entry (received + authorized count once) and after a
-    disconnect or a MySQL ``administrator command: Quit``. Columns: source_id, session, conn_no,
+    disconnect or a MySQL ``administrator command: Quit``. The number comes from an ASOF join
+    to the numbered starts rather than a running ``sum() OVER``: on 3.4 M entries in 54 sessions
+    that window took 7.6 s, the join 2.2 s. Columns: source_id, session, conn_no,
     line_start, kind, ts, duration_ms, class_id, is_insert, values_rows, rows_affected,
     is_control (transaction control / session setup), tx_event ('begin', 'end', 'ac_off',
     'ac_on' or NULL), is_end.
@@ -93,13 +95,18 @@ def _connections_sql(window: Window) -> tuple[str, list]:
         WHERE e.kind IN ('query', 'connect', 'disconnect', 'admin') {wsql}
         WINDOW w AS (PARTITION BY e.source_id, e.session ORDER BY e.line_start)
     ),
-    conn AS (
-        SELECT *,
-               sum(CASE WHEN (kind = 'connect' AND prev_kind IS DISTINCT FROM 'connect')
-                             OR prev_end THEN 1 ELSE 0 END)
-                   OVER (PARTITION BY source_id, session ORDER BY line_start
-                         ROWS UNBOUNDED PRECEDING) AS conn_no
+    starts AS (  -- the few rows that open a connection, numbered
+        SELECT source_id, session, line_start,
+               row_number() OVER (PARTITION BY source_id, session ORDER BY line_start)
+                   AS conn_no
         FROM ev
+        WHERE (kind = 'connect' AND prev_kind IS DISTINCT FROM 'connect') OR prev_end
+    ),
+    conn AS (  -- each row takes the number of the last start at or before it (0: none yet)
+        SELECT ev.*, coalesce(s.conn_no, 0) AS conn_no
+        FROM ev ASOF LEFT JOIN starts s
+          ON ev.source_id = s.source_id AND ev.session IS NOT DISTINCT FROM s.session
+         AND ev.line_start >= s.line_start
     )"""
     return sql, [CONTROL_RE, TX_BEGIN_RE, TX_END_RE, AUTOCOMMIT_OFF_RE, *wparams]
 

@@ -134,6 +134,6 @@ def detect(workload: Workload) -> Iterable[Finding]:
                 "large_executions": big_n,
                 "max_rows": max_rows,
                 "p95_rows": p95_rows,
-                "large_ms": big_ms,
+                "large_ms": round(big_ms, 3),
             },
         )
