@@ -29,6 +29,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -36,6 +37,30 @@ sys.path.insert(0, str(ROOT))
 
 FLAMESHOW = "flameshow==1.1.5"
 QUERY_RUNS = 20
+
+
+class ToolFailed(RuntimeError):
+    """A tool that could not be installed or exited non-zero; the message says which and why."""
+
+
+@dataclass(frozen=True)
+class ProfileRun:
+    """One tool reading the profile: its own load/parse time and the whole process's numbers."""
+
+    tool: str
+    inner_s: float  # load (perftui) or parse (flameshow) time, timed inside the process
+    wall_s: float  # the whole process: interpreter start, imports, reading the file
+    peak_rss_mb: float
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """perftui's load, with what the flame queries need to find the profile again."""
+
+    run: ProfileRun
+    profile_id: int
+    stacks: int
+    samples: int
 
 
 def build_profile(dest: Path, stacks: int, samples: int, seed: int = 7) -> float:
@@ -86,7 +111,7 @@ def timed(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, flo
         ["/usr/bin/time", "-v", *cmd], capture_output=True, text=True, env=env, check=False
     )
     if proc.returncode != 0:
-        raise SystemExit(f"{cmd[0]} failed: {proc.stderr.strip().splitlines()[-3:]}")
+        raise ToolFailed(f"{cmd[0]} failed: {proc.stderr.strip().splitlines()[-3:]}")
     wall = re.search(r"Elapsed \(wall clock\) time.*: (?:(\d+):)?(\d+):([\d.]+)", proc.stderr)
     rss = re.search(r"Maximum resident set size \(kbytes\): (\d+)", proc.stderr)
     assert wall and rss
@@ -114,18 +139,58 @@ print(f"{time.perf_counter() - t:.3f}")
 """
 
 
-def flameshow_python(work: Path) -> str:
-    """A venv with flameshow in ``work`` (pip from the configured index); its interpreter."""
-    venv = work / "flameshow-venv"
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-    py = str(venv / "bin" / "python")
-    pip = subprocess.run(
-        [py, "-m", "pip", "install", "-q", FLAMESHOW], capture_output=True, text=True, check=False
-    )
-    if pip.returncode != 0:
-        raise SystemExit(f"pip install {FLAMESHOW} failed: {pip.stderr.strip()[-500:]}")
+def _has_flameshow(py: str) -> bool:
+    check = [py, "-c", "import flamegraph_textual.parsers"]
+    return Path(py).exists() and subprocess.run(check, capture_output=True).returncode == 0
 
+
+def flameshow_python(work: Path) -> str:
+    """A venv with flameshow in ``work`` (pip from the configured index); its interpreter.
+
+    A venv left there by an earlier run is reused when it already imports flameshow's parser.
+    """
+    venv = work / "flameshow-venv"
+    py = str(venv / "bin" / "python")
+    if _has_flameshow(py):
+        return py
+    for cmd in (
+        [sys.executable, "-m", "venv", str(venv)],
+        [py, "-m", "pip", "install", "-q", FLAMESHOW],
+    ):
+        proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        if proc.returncode != 0:
+            raise ToolFailed(f"{' '.join(cmd[1:4])} failed: {proc.stderr.strip()[-500:]}")
     return py
+
+
+def ensure_profile(work: Path, stacks: int, samples: int) -> tuple[Path, float]:
+    """The synthetic profile for these sizes in ``work`` (built once, then reused); its MB."""
+    raw = work / f"synthetic-{stacks}-{samples}.pyspy.txt"
+    if not raw.exists():
+        print(f"building {raw} …", file=sys.stderr)
+        build_profile(raw, stacks, samples)
+    return raw, raw.stat().st_size / 1024 / 1024
+
+
+def perftui_load(raw: Path, db: Path) -> Loaded:
+    """Load ``raw`` into a fresh ``db`` in a child process under /usr/bin/time."""
+    for suffix in ("", ".wal"):
+        Path(str(db) + suffix).unlink(missing_ok=True)
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    print("perftui: loading …", file=sys.stderr)
+    wall, rss, out = timed([sys.executable, "-c", PERFTUI_LOAD, str(raw), str(db)], env)
+    load_s, profile_id, stacks, samples = out.split()
+    run = ProfileRun("perftui (parse + store in DuckDB)", float(load_s), wall, rss)
+    return Loaded(run, int(profile_id), int(stacks), int(samples))
+
+
+def flameshow_parse(py: str, raw: Path) -> ProfileRun:
+    """flameshow's parser on ``raw``, run by ``py`` (an interpreter that has flameshow)."""
+    print("flameshow: parsing …", file=sys.stderr)
+    wall, rss, out = timed([py, "-c", FLAMESHOW_PARSE, str(raw)])
+    return ProfileRun(
+        f"flameshow 1.1.5 parser ({Path(py).parent.parent.name})", float(out), wall, rss
+    )
 
 
 def bench_queries(db: Path, profile_id: int) -> list[tuple[str, float, float]]:
@@ -187,46 +252,32 @@ def main() -> int:
     args = ap.parse_args()
     work = Path(args.workdir or tempfile.mkdtemp(prefix="perftui-profile-bench-"))
     work.mkdir(parents=True, exist_ok=True)
-    raw = work / f"synthetic-{args.stacks}.pyspy.txt"
-    if not raw.exists():
-        print(f"building {raw} …", file=sys.stderr)
-    mb = (
-        build_profile(raw, args.stacks, args.samples)
-        if not raw.exists()
-        else (raw.stat().st_size / 1024 / 1024)
-    )
+    raw, mb = ensure_profile(work, args.stacks, args.samples)
     db = work / "bench.duckdb"
-    for suffix in ("", ".wal"):
-        Path(str(db) + suffix).unlink(missing_ok=True)
-
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
-    print("perftui: loading …", file=sys.stderr)
-    wall, rss, out = timed([sys.executable, "-c", PERFTUI_LOAD, str(raw), str(db)], env)
-    load_s, profile_id, nstacks, nsamples = out.split()
-    rows = [("perftui (parse + store in DuckDB)", float(load_s), wall, rss)]
-
-    if not args.skip_flameshow:
-        py = args.flameshow_python or flameshow_python(work)
-        print("flameshow: parsing …", file=sys.stderr)
-        fwall, frss, fout = timed([py, "-c", FLAMESHOW_PARSE, str(raw)])
-        rows.append(
-            (f"flameshow 1.1.5 parser ({Path(py).parent.parent.name})", float(fout), fwall, frss)
-        )
+    try:
+        loaded = perftui_load(raw, db)
+        rows = [loaded.run]
+        if not args.skip_flameshow:
+            py = args.flameshow_python or flameshow_python(work)
+            rows.append(flameshow_parse(py, raw))
+    except ToolFailed as exc:
+        raise SystemExit(str(exc)) from None
 
     print(
-        f"\nprofile: {raw.name}, {mb:.1f} MB, {int(nstacks):,} distinct stacks, "
-        f"{int(nsamples):,} samples\n"
+        f"\nprofile: {raw.name}, {mb:.1f} MB, {loaded.stacks:,} distinct stacks, "
+        f"{loaded.samples:,} samples\n"
     )
     print("| tool | load/parse s | process wall s | peak RSS MB |")
     print("|---|---:|---:|---:|")
-    for name, inner, w, r in rows:
-        print(f"| {name} | {inner:.2f} | {w:.2f} | {r:.0f} |")
+    for r in rows:
+        print(f"| {r.tool} | {r.inner_s:.2f} | {r.wall_s:.2f} | {r.peak_rss_mb:.0f} |")
     if len(rows) > 1:
-        print(f"\nperftui loads {rows[1][1] / rows[0][1]:.1f}× faster than flameshow parses.")
+        x = rows[1].inner_s / rows[0].inner_s
+        print(f"\nperftui loads {x:.1f}× faster than flameshow parses.")
 
     print("\n| query | median ms | max ms |")
     print("|---|---:|---:|")
-    for name, med, worst in bench_queries(db, int(profile_id)):
+    for name, med, worst in bench_queries(db, loaded.profile_id):
         print(f"| {name} | {med:.2f} | {worst:.2f} |")
     if not args.workdir:
         shutil.rmtree(work, ignore_errors=True)
