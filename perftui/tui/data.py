@@ -450,25 +450,27 @@ MAX_PRETTY_CHARS = 20_000
 
 
 def pretty_sql(sql: str, dialect: str) -> str:
-    """``sql`` laid out on lines by sqlglot; as given when sqlglot cannot parse it.
+    """``sql`` laid out on lines by sqlglot; as given when sqlglot cannot or should not parse it.
 
-    Fingerprints write a collapsed list as ``?+``, which is no SQL: it becomes an identifier for
-    the round trip and comes back afterwards.
+    Parsing goes through ``parsing.parse_statement``, so a hostile fingerprint (nested
+    ``ARRAY[``, thousands of casts…) meets the same bounds as in ``analyze`` and is shown as
+    stored instead of hanging the worker. Fingerprints write a collapsed list as ``?+``, which is
+    no SQL: it becomes an identifier for the round trip and comes back afterwards.
     """
     if not sql or len(sql) > MAX_PRETTY_CHARS:
         return sql
-    import sqlglot
+    from sqlglot import errors, exp  # imported when a class is opened, not at start-up
 
-    from perftui.rules.parsing import sqlglot_dialect
+    from perftui.rules import parsing
 
-    glot = sqlglot_dialect(dialect)
+    tree = parsing.parse_statement(sql.replace("?+", _LIST), dialect).expression
+    if tree is None or isinstance(tree, exp.Block):  # refused, unparseable, several statements
+        return sql
     try:
-        out = sqlglot.transpile(sql.replace("?+", _LIST), read=glot, write=glot, pretty=True)
-    except (sqlglot.errors.SqlglotError, RecursionError, ValueError):
+        out = tree.sql(dialect=parsing.sqlglot_dialect(dialect), pretty=True)
+    except (errors.SqlglotError, RecursionError, ValueError):
         return sql
-    if len(out) != 1:
-        return sql
-    return out[0].replace(_LIST, "?+")
+    return out.replace(_LIST, "?+")
 
 
 # --------------------------------------------------------------------------- findings

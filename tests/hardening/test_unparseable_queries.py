@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import io
 import json
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -201,3 +203,63 @@ def test_flat_chains_stay_iterative_in_sqlglot(kind: type[exp.Expression], diale
 def test_nesting_depth_ignores_brackets_in_strings() -> None:
     assert parsing.nesting_depth("SELECT '((((((' || x FROM t WHERE (a = 1)") == 1
     assert parsing.nesting_depth("SELECT " + "(" * 60 + "1" + ")" * 60) == 60
+
+
+# --- the app's pretty-printer ---------------------------------------------------------------
+
+# Fingerprints the Query detail screen may be asked to lay out; 40-deep ARRAY[ once took sqlglot
+# minutes (exponential backtracking), so each runs in a child process the test can kill.
+HOSTILE_FINGERPRINTS = {
+    label: UNPARSEABLE[label]
+    for label in (
+        "40-deep ARRAY[ (exponential backtracking)",
+        "40-deep STRUCT( (exponential backtracking)",
+        "500-deep nested subqueries",
+        "5000 casts (tree depth)",
+        "5000 ORs (chain length)",
+        "100k-element IN list",
+    )
+} | {
+    "18-deep ARRAY[ of ?+ lists": "SELECT ARRAY[" + "ARRAY[" * 18 + "?+" + "]" * 18 + "] FROM t",
+    "1 MB statement": "SELECT * FROM orders WHERE note = ? " + "AND a = ? " * 100_000,
+}
+PRETTY_SECONDS = 2.0
+_PRETTY_CHILD = """
+import json, sys, time
+from perftui.tui.data import pretty_sql
+sql = sys.stdin.read()
+start = time.perf_counter()
+out = pretty_sql(sql, sys.argv[1])
+print(json.dumps({"seconds": time.perf_counter() - start, "out": out}))
+"""
+
+
+@pytest.mark.parametrize("dialect", ["postgres", "mysql"])
+@pytest.mark.parametrize("label", list(HOSTILE_FINGERPRINTS))
+def test_pretty_sql_gives_up_on_hostile_fingerprints_in_bounded_time(
+    label: str, dialect: str
+) -> None:
+    """The app shows such a fingerprint unformatted, quickly, instead of hanging its worker."""
+    sql = HOSTILE_FINGERPRINTS[label]
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-c", _PRETTY_CHILD, dialect],
+            input=sql,
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"pretty_sql still running after 30 s on {label}")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    result = json.loads(proc.stdout)
+    assert result["seconds"] < PRETTY_SECONDS, result["seconds"]
+    assert result["out"] == sql  # the fingerprint as stored
+
+
+def test_pretty_sql_still_lays_out_ordinary_fingerprints() -> None:
+    from perftui.tui.data import pretty_sql
+
+    out = pretty_sql("SELECT a, b FROM orders WHERE id IN (?+) AND c = ?", "postgres")
+    assert "\n" in out and "?+" in out and "orders" in out
