@@ -1,8 +1,9 @@
 """The registry of log formats: how to recognise each one and how to build its parser.
 
 Adding a format is adding a module with ``sniff`` and ``make`` and one line in ``FORMATS``.
-Detection reads a sample of the first lines; the highest score wins, and a score below
-``MIN_SCORE`` means "not a log perftui knows".
+Detection reads a sample of the first lines; a score below ``MIN_SCORE`` means "not a log perftui
+knows". Among the formats that score, the one with the most lines of evidence wins (see
+``detect``), so one stray line of another format at the top cannot decide.
 """
 
 from __future__ import annotations
@@ -28,6 +29,9 @@ class Format:
     sniff: Callable[[list[str]], float]
     # Builds a parser; gets the same sample lines (e.g. to detect a log_line_prefix).
     make: Callable[[list[str], ParseOptions], Parser]
+    # How many sample lines only this format writes, for a format whose ``sniff`` also counts
+    # free text (a slow log's statements); None when every line ``sniff`` counts is such a line.
+    evidence: Callable[[list[str]], int] | None = None
 
 
 MIN_SCORE = 0.2
@@ -50,6 +54,7 @@ def _formats() -> tuple[Format, ...]:
             "MySQL / MariaDB / Percona slow query log",
             mysql_slow.sniff,
             mysql_slow.make,
+            mysql_slow.evidence,
         ),
     )
 
@@ -67,13 +72,23 @@ def by_name(name: str) -> Format:
 
 
 def detect(sample: list[str]) -> tuple[Format | None, float]:
-    """Best-scoring format for these sample lines, or ``(None, best_score)`` below MIN_SCORE."""
-    best: Format | None = None
-    best_score = 0.0
-    for fmt in _formats():
-        score = fmt.sniff(sample)
-        if score > best_score:
-            best, best_score = fmt, score
-    if best_score < MIN_SCORE:
+    """The format with the most evidence in these sample lines, and its score; ``(None,
+    best_score)`` when no format reaches MIN_SCORE.
+
+    Scores alone are not enough: a slow log's score counts every line after one ``# Query_time:``
+    header as statement text, so a PostgreSQL log under one junk header line would score as
+    high. Counting only the lines each format can claim for itself, the majority format wins.
+    """
+    scored = [(fmt, fmt.sniff(sample)) for fmt in _formats()]
+    best_score = max((score for _fmt, score in scored), default=0.0)
+    candidates = [(fmt, score) for fmt, score in scored if score >= MIN_SCORE]
+    if not candidates:
         return None, best_score
-    return best, best_score
+    lines = sum(1 for s in sample if s.strip())
+    best, score = max(candidates, key=lambda fs: (_evidence(fs[0], fs[1], sample, lines), fs[1]))
+    return best, score
+
+
+def _evidence(fmt: Format, score: float, sample: list[str], lines: int) -> float:
+    """Sample lines that only ``fmt`` writes (its ``evidence``, else every line it sniffed)."""
+    return fmt.evidence(sample) if fmt.evidence is not None else score * lines

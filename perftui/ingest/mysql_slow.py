@@ -524,18 +524,32 @@ class MySQLSlowParser:
 
 # -- format registry hooks ------------------------------------------------------------------------
 
-_CORE = frozenset({" Time", " User@Host", " Query_time"})
+# Header lines every slow-log entry has. A lone "# Time:" is not among them: a line of junk or a
+# shell comment looks like one, and it must not turn a PostgreSQL log into "statement text".
+_CORE = frozenset({" User@Host", " Query_time"})
 
 
 def sniff(lines: list[str]) -> float:
     """Fraction of non-blank sample lines that look like slow-log lines.
 
     Header, ``SET timestamp``, ``use`` and server header lines always count; other lines count
-    only once a ``# Time`` / ``# User@Host`` / ``# Query_time`` header has been seen (statement
-    text), so PostgreSQL logs and folded stacks score 0.
+    only once a ``# User@Host`` / ``# Query_time`` header has been seen (statement text), so
+    PostgreSQL logs and folded stacks score 0.
     """
-    total = hits = core = 0
-    in_entry = False
+    total, hits, _headers = _scan(lines)
+    return hits / total if total else 0.0
+
+
+def evidence(lines: list[str]) -> int:
+    """Sample lines only a slow log writes (headers, ``SET timestamp``, ``use``): statement text
+    is any text, so when another format also scores, these decide (see ``formats.detect``)."""
+    return _scan(lines)[2]
+
+
+def _scan(lines: list[str]) -> tuple[int, int, int]:
+    """(non-blank lines, slow-log lines, header-like lines); both 0 without a core header."""
+    total = text = headers = 0
+    core = in_entry = False
     for raw in lines:
         line = raw[:256].rstrip()
         if not line:
@@ -545,24 +559,22 @@ def sniff(lines: list[str]) -> float:
             i = line.find(":", 2, 64)
             key = line[1:i] if i > 0 else ""
             if key in _CORE:
-                core += 1
-                hits += 1
-                in_entry = True
-            elif in_entry or key in _HEAD or key.lstrip().startswith("InnoDB_"):
-                hits += 1
+                core = in_entry = True
+                headers += 1
+            elif key in _HEAD or key.lstrip().startswith("InnoDB_"):
+                headers += 1
+            elif in_entry:
+                text += 1
         elif _is_server_header(line):
-            core += 1
-            hits += 1
-            in_entry = False
-        elif (
-            in_entry
-            or line.startswith(_SET_META)
-            or (line.startswith("use ") and line.endswith(";"))
-        ):
-            hits += 1
-    if not total or not core:
-        return 0.0
-    return hits / total
+            core, in_entry = True, False
+            headers += 1
+        elif line.startswith(_SET_META) or (line.startswith("use ") and line.endswith(";")):
+            headers += 1
+        elif in_entry:
+            text += 1
+    if not core:
+        return total, 0, 0
+    return total, text + headers, headers
 
 
 def make(sample: list[str], options: ParseOptions) -> MySQLSlowParser:
