@@ -21,11 +21,12 @@ from rich.text import Text
 
 from perftui.ingest.driver import IngestError, ingest_path
 from perftui.ingest.formats import ParseOptions
+from perftui.report.render_markdown import code_span, escape
 from perftui.report.render_text import _ms
 from perftui.rules import registry
 from perftui.rules.base import Finding, Workload
 from perftui.store import queries, schema
-from perftui.textsafe import clean, safe_text
+from perftui.textsafe import safe_text
 
 # A class counts as faster/slower when its mean time per execution moved by at least this much.
 CHANGE = 0.10
@@ -183,12 +184,12 @@ def render_markdown(data: dict[str, Any], top: int) -> str:
              "| status | query id | calls | total | mean | Δ mean |", "|---|---|---|---|---|---:|"]
     for c in data["classes"][:top]:
         b, a = c["before"], c["after"]
-        lines.append(f"| {c['status']} | `{c['id']}` | {b['count']:,} → {a['count']:,} | "
+        lines.append(f"| {c['status']} | {code_span(c['id'])} | {b['count']:,} → {a['count']:,} | "
                      f"{_ms(b['total_ms'])} → {_ms(a['total_ms'])} | "
                      f"{_ms(b['mean_ms'])} → {_ms(a['mean_ms'])} | {_pct(c['mean_change'])} |")
     for label, key in (("Findings gone", "gone"), ("New findings", "new")):
         lines += ["", f"## {label}", ""]
-        lines += [f"- {f['severity']} `{f['rule']}`: {clean(f['title'], one_line=True)}"
+        lines += [f"- {f['severity']} {code_span(f['rule'])}: {escape(f['title'])}"
                   for f in data["findings"][key]] or ["- none"]
     return "\n".join(lines) + "\n"
 

@@ -1,25 +1,57 @@
-"""A Markdown report a person can paste into a ticket; literals hidden unless asked for."""
+"""A Markdown report a person can paste into a ticket; literals hidden unless asked for.
+
+Everything that comes from the logs (paths, table names, fingerprints and finding titles that
+quote them) is untrusted: ``escape`` makes it plain text wherever it lands, so a crafted log line
+cannot add a link, an image, raw HTML, a heading or a table cell; code blocks get a fence longer
+than any backtick run inside them instead.
+"""
 
 from __future__ import annotations
+
+import re
 
 from perftui.report.model import Report
 from perftui.report.render_text import _ms
 from perftui.store.queries import HISTOGRAM_LABELS
 from perftui.textsafe import clean
 
+# Backslash-escaped everywhere: emphasis, code, links and images ([ ] — with both escaped no
+# "](" can open a link target), tables, headings, strikethrough. '_' between two letters or
+# digits stays as is (it cannot start emphasis there, and identifiers are full of it). '(' and
+# ')' need no escape once '[' and ']' have one.
+_INLINE = re.compile(r"[\\`*\[\]|#~]|(?<![^\W_])_|_(?![^\W_])")
+# '<' starts HTML and autolinks: written as an entity; '&' only where it would start one.
+_ENTITY_START = re.compile(r"&(?=#?\w+;)")
+# GFM turns bare URLs into links while parsing; an escaped ':' or '.' keeps them text.
+_BARE_LINK = re.compile(r"(?i)(?<=\w):(?=//)|(?<=\bwww)\.")
+# What makes a line a quote, list item, setext underline or ordered list when it starts one.
+_LINE_START = re.compile(r"^[ \t]*(?:[-+=>]|\d{1,9}[.)])", re.MULTILINE)
+_PLAIN_CODE = re.compile(r"[\w.:-]+")
+
+
+def escape(text: str | None, *, one_line: bool = True) -> str:
+    """``text`` from a log as Markdown that renders as exactly that text (control characters
+    removed; folded to one line unless ``one_line`` is False, for paragraphs)."""
+    s = _ENTITY_START.sub("&amp;", clean(text, one_line=one_line))
+    s = _INLINE.sub(lambda m: "\\" + m.group(), s).replace("<", "&lt;")
+    s = _BARE_LINK.sub(lambda m: "\\" + m.group(), s)
+    return _LINE_START.sub(lambda m: m.group()[:-1] + "\\" + m.group()[-1], s)
+
+
+def code_span(text: str) -> str:
+    """An id as inline code when it is one (hex class ids, rule ids), else escaped text: a value
+    from an imported dataset could hold backticks or pipes."""
+    return f"`{text}`" if _PLAIN_CODE.fullmatch(text) else escape(text)
+
 
 def _cell(text: str) -> str:
-    """Table-cell safe: one line, pipes and backticks neutralised, HTML not interpreted."""
-    s = clean(text, one_line=True).replace("|", "\\|").replace("<", "&lt;").replace("`", "'")
-    return s
-
-
-def _cell_block(text: str) -> str:
-    """Paragraph text from the log: HTML neutralised, control characters removed."""
-    return clean(text).replace("<", "&lt;")
+    """Table-cell text: one line, every pipe escaped, nothing interpreted."""
+    return escape(text)
 
 
 def _code(text: str, lang: str = "sql") -> str:
+    """A fenced block whose fence is longer than any backtick run in ``text``: nothing in it
+    can close the block early."""
     body = clean(text)
     fence = "```"
     while fence in body:
@@ -47,8 +79,8 @@ def render(report: Report) -> str:
     ]
     for s in report.sources:
         out.append(
-            f"| {_cell(s.path)} | {s.format} | {s.lines:,} | {s.entries:,} | {s.reject_lines:,} |"
-            f" {_yes_no(s.reconciles)} |"
+            f"| {_cell(s.path)} | {escape(s.format)} | {s.lines:,} | {s.entries:,} |"
+            f" {s.reject_lines:,} | {_yes_no(s.reconciles)} |"
         )
     out += [
         "",
@@ -60,27 +92,35 @@ def render(report: Report) -> str:
     total = t.total_ms or 1.0
     for i, c in enumerate(report.classes, 1):
         out.append(
-            f"| {i} | `{c.class_id}` | {_ms(c.total_ms)} | {100 * c.total_ms / total:.1f} |"
-            f" {c.count:,} | {_ms(c.mean_ms)} | {_ms(c.p95_ms)} | {_ms(c.max_ms)} |"
-            f" {_cell(', '.join(c.tables))} |"
+            f"| {i} | {code_span(c.class_id)} | {_ms(c.total_ms)} |"
+            f" {100 * c.total_ms / total:.1f} | {c.count:,} | {_ms(c.mean_ms)} |"
+            f" {_ms(c.p95_ms)} | {_ms(c.max_ms)} | {_cell(', '.join(c.tables))} |"
         )
     if report.findings:
-        out += ["", "## Findings", "", "| # | severity | rule | impact | title |",
-                "|---:|---|---|---:|---|"]
+        out += [
+            "",
+            "## Findings",
+            "",
+            "| # | severity | rule | impact | title |",
+            "|---:|---|---|---:|---|",
+        ]
         for i, f in enumerate(report.findings, 1):
             out.append(
-                f"| {i} | {f.severity} | `{f.rule}` | {_ms(f.impact_ms)} | {_cell(f.title)} |"
+                f"| {i} | {f.severity} | {code_span(f.rule)} | {_ms(f.impact_ms)} |"
+                f" {_cell(f.title)} |"
             )
         for i, f in enumerate(report.findings, 1):
-            out += ["", f"### Finding {i}: {_cell(f.title)}", ""]
-            out.append(f"`{f.rule}` · {f.severity} · classes "
-                       + ", ".join(f"`{_cell(c)}`" for c in f.query_class_ids))
-            out += ["", _cell_block(f.detail), "", "Fix:", "", _code(f.fix)]
+            out += ["", f"### Finding {i}: {escape(f.title)}", ""]
+            out.append(
+                f"{code_span(f.rule)} · {f.severity} · classes "
+                + ", ".join(code_span(c) for c in f.query_class_ids)
+            )
+            out += ["", escape(f.detail, one_line=False), "", "Fix:", "", _code(f.fix)]
             if f.verified is not None:
                 out += ["", "Verified on the planner." if f.verified else "Not verified."]
     out += ["", "## Query classes", ""]
     for i, c in enumerate(report.classes, 1):
-        out += [f"### {i}. `{c.class_id}`", "", _code(c.fingerprint), ""]
+        out += [f"### {i}. {code_span(c.class_id)}", "", _code(c.fingerprint), ""]
         out.append(
             f"count {c.count:,} · total {_ms(c.total_ms)} · mean {_ms(c.mean_ms)} · "
             f"p50 {_ms(c.p50_ms)} · p95 {_ms(c.p95_ms)} · p99 {_ms(c.p99_ms)} · max {_ms(c.max_ms)}"
@@ -94,7 +134,7 @@ def render(report: Report) -> str:
             out += ["", "Slowest sample:", "", _code(c.sample)]
         out.append("")
     if report.warnings:
-        out += ["## Warnings", ""] + [f"- {_cell(w)}" for w in report.warnings]
+        out += ["## Warnings", ""] + [f"- {escape(w)}" for w in report.warnings]
     return "\n".join(out) + "\n"
 
 
