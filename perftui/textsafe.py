@@ -37,18 +37,43 @@ def safe_text(text: str | None, style: str = "", *, one_line: bool = False) -> T
     return Text(clean(text, one_line=one_line), style=style)
 
 
+# A quoted value: shell quotes, or an ODBC brace value ("}}" is an escaped brace).
+_QUOTED = r"""'(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*"|\{(?:[^}]|\}\})*\}"""
+# One command-line argument: quoted parts and bare parts up to whitespace; an unmatched quote
+# inside it is part of it (py-spy prints command lines unquoted, so a password may hold one), one
+# at its end is left (it closes the string the command line sits in).
+_ARG = rf"""(?:{_QUOTED}|[^\s'"]|['"](?=\S))+"""
 # scheme://user:secret@host: the secret runs to the last '@' of the authority (passwords may hold
-# '@'); password= / passwd= / pwd= values in query strings, libpq and ODBC strings, flags.
+# '@'), for mysql://, postgresql://, mysql+pymysql:// and any other scheme.
 _URL_SECRET = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://[^\s:/?#@]*:)[^\s/?#]*@")
+# name=value / name: value where the name ends in password, passwd or pwd: libpq and ODBC strings,
+# URL query strings, --password=…, environment assignments (PGPASSWORD=…, MYSQL_PWD=…), JSON.
 _KEY_SECRET = re.compile(
-    r"(?i)(\b(?:password|passwd|pwd)\s*[=:]\s*)('(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"|[^&\s;'\"]*)"
+    rf"(?i)(\b\w*?(?:password|passwd|pwd)[\"']?\s*[=:]\s*)({_QUOTED}|[^&\s;'\"]*)"
 )
+# --password VALUE / --db-password VALUE: a separate argument (not one that is itself a flag).
+_FLAG_SECRET = re.compile(rf"(?i)(--[\w-]*?(?:password|passwd|pwd)\s+)(?!-){_ARG}")
+# The MySQL / MariaDB clients (mysql, mysqldump, mariadb-dump, mysqladmin …) take the password
+# attached to -p ("-pSECRET"); elsewhere -p5432 is a port, so it is masked only on such a line.
+_MYSQL_CLIENT = re.compile(r"(?i)(?:^|[\s/\\\"'])(?:mysql|mariadb)[\w-]*(?:\.exe)?(?=[\s\"']|$)")
+_MYSQL_P = re.compile(rf"""(?<![^\s"'])(-p){_ARG}""")
 
 
 def redact_credentials(text: str) -> str:
-    """``text`` with URL passwords and ``password=…`` values replaced by ``***``.
+    """``text`` with passwords replaced by ``***``: in URLs, ``password=…``-style pairs and
+    variables, ``--password …`` arguments and, on a MySQL client's command line, ``-p…``.
+
+    ``-p`` with a separate argument is left alone (to the mysql client it means "prompt", and the
+    next word is the database; to psql, ssh … it is a port), as is ``-p5432`` for other programs.
 
     >>> redact_credentials('python app.py --dsn postgresql://app:s3@cret@db/shop password=x')
     'python app.py --dsn postgresql://app:***@db/shop password=***'
+    >>> redact_credentials('PGPASSWORD=x psql -p 5432 -U app; mysqldump -uroot -pS3cret shop')
+    'PGPASSWORD=*** psql -p 5432 -U app; mysqldump -uroot -p*** shop'
     """
-    return _KEY_SECRET.sub(r"\1***", _URL_SECRET.sub(r"\1***@", text))
+    out = _URL_SECRET.sub(r"\1***@", text)
+    out = _KEY_SECRET.sub(r"\1***", out)
+    out = _FLAG_SECRET.sub(r"\1***", out)
+    if _MYSQL_CLIENT.search(out):
+        out = _MYSQL_P.sub(r"\1***", out)
+    return out
