@@ -230,14 +230,15 @@ def reopen_source(con: duckdb.DuckDBPyConnection, source_id: int) -> None:
     What lies past ``lines`` was stored by a run that did not finish (an interrupted append, a
     tailer killed before ``stop``); the run that reads on from the resume point stores it again.
     """
-    after = "(SELECT lines FROM sources WHERE source_id = ?)"
     with transaction(con):
         con.execute(
-            f"DELETE FROM entries WHERE source_id = ? AND line_start > {after}",
+            "DELETE FROM entries WHERE source_id = ? AND line_start > "
+            "(SELECT lines FROM sources WHERE source_id = ?)",
             [source_id, source_id],
         )
         con.execute(
-            f"DELETE FROM rejects WHERE source_id = ? AND line_no > {after}",
+            "DELETE FROM rejects WHERE source_id = ? AND line_no > "
+            "(SELECT lines FROM sources WHERE source_id = ?)",
             [source_id, source_id],
         )
         con.execute("UPDATE sources SET complete = false WHERE source_id = ?", [source_id])
