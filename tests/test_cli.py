@@ -9,14 +9,19 @@ import sys
 from pathlib import Path
 
 import duckdb
+import pytest
 
 from tests.conftest import sample
 
 
 def perftui(*args: str, stdin: bytes | None = None, cwd: Path | None = None):
     return subprocess.run(
-        [sys.executable, "-m", "perftui.cli", *args], input=stdin, capture_output=True,
-        cwd=cwd, timeout=300, check=False,
+        [sys.executable, "-m", "perftui.cli", *args],
+        input=stdin,
+        capture_output=True,
+        cwd=cwd,
+        timeout=300,
+        check=False,
     )
 
 
@@ -35,7 +40,8 @@ def test_ingest_reports_reconciled_counts_and_is_idempotent(db_path: Path) -> No
     assert "already ingested" in second.stderr.decode()
     con = duckdb.connect(str(db_path), read_only=True)
     lines, entries, rejects = con.execute(
-        "SELECT lines, entries, reject_lines FROM sources").fetchone()
+        "SELECT lines, entries, reject_lines FROM sources"
+    ).fetchone()
     with open(log, "rb") as fh:
         assert lines == sum(1 for _ in fh)
     assert con.execute("SELECT sum(n_lines) FROM entries").fetchone()[0] + rejects == lines
@@ -78,8 +84,11 @@ def test_bad_inputs_get_one_line_errors(tmp_path: Path, db_path: Path) -> None:
     empty.write_bytes(b"")
     text = tmp_path / "notes.txt"
     text.write_text("dear diary\ntoday I wrote no SQL\n")
-    for path, expect in ((junk, "binary data"), (text, "not a log format"),
-                         (tmp_path / "missing.log", "no such file")):
+    for path, expect in (
+        (junk, "binary data"),
+        (text, "not a log format"),
+        (tmp_path / "missing.log", "no such file"),
+    ):
         proc = perftui("ingest", str(path), "--db", str(db_path))
         _no_traceback(proc)
         assert proc.returncode == 2
@@ -87,8 +96,14 @@ def test_bad_inputs_get_one_line_errors(tmp_path: Path, db_path: Path) -> None:
         assert expect in err and len(err.splitlines()) == 1, err
     proc = perftui("ingest", str(empty), "--db", str(db_path))
     assert proc.returncode == 0 and "empty" in proc.stderr.decode()
-    wrong = perftui("ingest", str(sample("mariadb-slow.log")), "--db", str(db_path),
-                    "--log-format", "postgres-json")
+    wrong = perftui(
+        "ingest",
+        str(sample("mariadb-slow.log")),
+        "--db",
+        str(db_path),
+        "--log-format",
+        "postgres-json",
+    )
     _no_traceback(wrong)
     assert wrong.returncode == 2 and "does not match" in wrong.stderr.decode()
 
@@ -104,8 +119,9 @@ def test_not_a_perftui_database_is_refused(tmp_path: Path) -> None:
 
 
 def test_analyze_json_ranks_by_total_time_and_hides_literals(db_path: Path) -> None:
-    proc = perftui("analyze", str(sample("mariadb-slow.log")), "--db", str(db_path),
-                   "--format", "json")
+    proc = perftui(
+        "analyze", str(sample("mariadb-slow.log")), "--db", str(db_path), "--format", "json"
+    )
     assert proc.returncode == 0, proc.stderr.decode()
     report = json.loads(proc.stdout)
     assert report["schema_version"] == 1
@@ -121,16 +137,25 @@ def test_analyze_json_ranks_by_total_time_and_hides_literals(db_path: Path) -> N
     assert all("sample" not in c for c in classes)
     # No literal from the log leaks: the pending orders lookups used user ids like 17223.
     assert "17223" not in proc.stdout.decode()
-    shown = perftui("analyze", "--db", str(db_path), "--format", "json", "--show-literals",
-                    "--top", "3")
+    shown = perftui(
+        "analyze", "--db", str(db_path), "--format", "json", "--show-literals", "--top", "3"
+    )
     data = json.loads(shown.stdout)
     assert len(data["query_classes"]) == 3 and data["query_classes"][0]["sample"]
 
 
 def test_analyze_markdown_and_text_to_file(tmp_path: Path, db_path: Path) -> None:
     md = tmp_path / "report.md"
-    proc = perftui("analyze", str(sample("mariadb-slow.log")), "--db", str(db_path),
-                   "--format", "markdown", "--output", str(md))
+    proc = perftui(
+        "analyze",
+        str(sample("mariadb-slow.log")),
+        "--db",
+        str(db_path),
+        "--format",
+        "markdown",
+        "--output",
+        str(md),
+    )
     assert proc.returncode == 0, proc.stderr.decode()
     text = md.read_text()
     assert text.startswith("# perftui report") and "## Profile" in text
@@ -143,8 +168,9 @@ def test_analyze_time_window(db_path: Path) -> None:
     perftui("ingest", str(sample("mariadb-slow.log")), "--db", str(db_path))
     everything = json.loads(perftui("analyze", "--db", str(db_path), "--format", "json").stdout)
     first = everything["totals"]["first_seen"]
-    none = json.loads(perftui("analyze", "--db", str(db_path), "--format", "json",
-                              "--until", first[:19]).stdout)
+    none = json.loads(
+        perftui("analyze", "--db", str(db_path), "--format", "json", "--until", first[:19]).stdout
+    )
     assert none["totals"]["queries"] == 0
     bad = perftui("analyze", "--db", str(db_path), "--since", "yesterday-ish")
     _no_traceback(bad)
@@ -153,9 +179,13 @@ def test_analyze_time_window(db_path: Path) -> None:
 
 def test_database_locked_by_another_process_is_a_clear_message(db_path: Path) -> None:
     holder = subprocess.Popen(
-        [sys.executable, "-c",
-         "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); print('ready', flush=True);"
-         " time.sleep(30)", str(db_path)],
+        [
+            sys.executable,
+            "-c",
+            "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); print('ready', flush=True);"
+            " time.sleep(30)",
+            str(db_path),
+        ],
         stdout=subprocess.PIPE,
     )
     try:
@@ -177,3 +207,40 @@ def test_newer_schema_version_is_refused(db_path: Path) -> None:
     proc = perftui("analyze", "--db", str(db_path))
     _no_traceback(proc)
     assert proc.returncode == 2 and b"newer perftui" in proc.stderr
+
+
+def test_older_schema_without_a_migration_is_refused_and_left_alone(db_path: Path) -> None:
+    assert perftui("ingest", str(sample("mariadb-slow.log")), "--db", str(db_path)).returncode == 0
+    con = duckdb.connect(str(db_path))
+    con.execute("UPDATE meta SET value = '0' WHERE key = 'schema_version'")
+    con.close()
+    for args in (("analyze", "--db", str(db_path)), ("ingest", "-", "--db", str(db_path))):
+        proc = perftui(*args)
+        _no_traceback(proc)
+        assert proc.returncode == 2 and b"older perftui (schema 0" in proc.stderr
+        assert b"re-ingest the logs" in proc.stderr
+    con = duckdb.connect(str(db_path), read_only=True)
+    assert con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == ("0",)
+
+
+def test_older_schema_is_migrated_in_one_step(db_path: Path, monkeypatch) -> None:
+    """A registered migration runs once, read-write, and the file then opens as current."""
+    from perftui.store import schema
+
+    assert perftui("ingest", str(sample("mariadb-slow.log")), "--db", str(db_path)).returncode == 0
+    con = duckdb.connect(str(db_path))
+    con.execute(
+        "UPDATE meta SET value = ? WHERE key = 'schema_version'", [str(schema.SCHEMA_VERSION - 1)]
+    )
+    con.execute("ALTER TABLE sources RENAME COLUMN head_bytes TO head_len")
+    con.close()
+
+    def rename_back(c: duckdb.DuckDBPyConnection) -> None:
+        c.execute("ALTER TABLE sources RENAME COLUMN head_len TO head_bytes")
+
+    monkeypatch.setitem(schema.MIGRATIONS, schema.SCHEMA_VERSION - 1, rename_back)
+    with pytest.raises(schema.StoreError, match="open it once read-write"):
+        schema.connect(db_path, read_only=True)
+    schema.connect(db_path).close()
+    con = schema.connect(db_path, read_only=True)
+    assert con.execute("SELECT count(*) FROM sources WHERE head_bytes > 0").fetchone() == (1,)

@@ -8,6 +8,7 @@ with a clear message, never half-read).
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import duckdb
@@ -91,6 +92,11 @@ CREATE TABLE IF NOT EXISTS rejects (
 """
 
 
+# Steps that bring a store from schema N to N + 1, applied in order inside one transaction. A
+# version with no path here is refused with a message (re-ingest), never half-read.
+MIGRATIONS: dict[int, Callable[[duckdb.DuckDBPyConnection], None]] = {}
+
+
 class StoreError(Exception):
     """A store file that cannot be used (locked, from a newer perftui, not a DuckDB file)."""
 
@@ -134,20 +140,26 @@ def _check_version(con: duckdb.DuckDBPyConnection, path: str) -> None:
     version = _stored_version(con)
     if version is None:
         raise StoreError(f"{path}: not a perftui database (no meta table)")
-    if version != SCHEMA_VERSION:
+    if version > SCHEMA_VERSION:
+        raise StoreError(_newer(path, version))
+    if version < SCHEMA_VERSION:
+        how = (
+            "open it once read-write (perftui ingest) to migrate"
+            if _migratable(version)
+            else "re-ingest the logs into a new --db"
+        )
         raise StoreError(
-            f"{path}: written by a perftui with schema {version}, this one reads {SCHEMA_VERSION};"
-            " open it once read-write to migrate, or re-ingest the logs"
+            f"{path}: written by an older perftui (schema {version}, this one reads "
+            f"{SCHEMA_VERSION}); {how}"
         )
 
 
 def _create_or_migrate(con: duckdb.DuckDBPyConnection, path: str) -> None:
     version = _stored_version(con)
     if version is not None and version > SCHEMA_VERSION:
-        raise StoreError(
-            f"{path}: written by a newer perftui (schema {version} > {SCHEMA_VERSION});"
-            " upgrade perftui"
-        )
+        raise StoreError(_newer(path, version))
+    if version is not None and version < SCHEMA_VERSION:
+        _migrate(con, path, version)
     if version is None:
         tables = con.execute("SELECT count(*) FROM information_schema.tables").fetchone()[0]
         if tables:
@@ -159,3 +171,31 @@ def _create_or_migrate(con: duckdb.DuckDBPyConnection, path: str) -> None:
 
     ensure_tables(con)
     con.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)])
+
+
+def _newer(path: str, version: int) -> str:
+    return (
+        f"{path}: written by a newer perftui (schema {version} > {SCHEMA_VERSION}); upgrade perftui"
+    )
+
+
+def _migratable(version: int) -> bool:
+    return all(v in MIGRATIONS for v in range(version, SCHEMA_VERSION))
+
+
+def _migrate(con: duckdb.DuckDBPyConnection, path: str, version: int) -> None:
+    """Apply the MIGRATIONS steps from ``version`` up, all or nothing."""
+    if not _migratable(version):
+        raise StoreError(
+            f"{path}: written by an older perftui (schema {version}, this one reads "
+            f"{SCHEMA_VERSION}) that this one cannot migrate; re-ingest the logs into a new --db"
+        )
+    con.begin()
+    try:
+        for v in range(version, SCHEMA_VERSION):
+            MIGRATIONS[v](con)
+        con.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", [str(SCHEMA_VERSION)])
+        con.commit()
+    except duckdb.Error as exc:
+        con.rollback()
+        raise StoreError(f"{path}: migrating from schema {version} failed: {exc}") from None
