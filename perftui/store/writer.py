@@ -59,25 +59,21 @@ _CLASSED_KINDS = "('query', 'error', 'admin')"
 _insert_sql_cache: dict[str, str] = {}
 
 
-def _batch_sql(dialect: str) -> str:
-    """The per-batch SELECT that adds fingerprint and attributes; built once per dialect.
+def _texts_sql(dialect: str) -> str:
+    """The batch's distinct statement texts with fingerprint and attributes; built per dialect.
 
-    Fingerprints are computed once per distinct statement text of the batch: prepared
-    statements (``$1``), cache-like repeats and session chatter (``COMMIT``, ``SET NAMES``)
-    repeat verbatim, and the regex work is the costliest part of ingest.
+    Computed once per distinct text, not per entry: prepared statements (``$1``), cache-like
+    repeats and session chatter (``COMMIT``, ``SET NAMES``) repeat verbatim, and the regex work
+    is the costliest part of ingest. ``classed`` says whether the text forms a query class.
     """
     if dialect not in _insert_sql_cache:
-        attrs = fpmod.attributes_sql("b.query")
+        attrs = fpmod.attributes_sql("query")
         attr_sql = ", ".join(f"{expr} AS {name}" for name, expr in attrs.items())
         _insert_sql_cache[dialect] = (
-            "CREATE OR REPLACE TEMP TABLE _perftui_batch AS "
-            "WITH texts AS (SELECT DISTINCT query FROM _perftui_arrow "
-            f"  WHERE query IS NOT NULL AND kind IN {_CLASSED_KINDS}), "
-            f"fps AS (SELECT query, {fpmod.fingerprint_sql('query', dialect)} AS fingerprint "
-            "  FROM texts) "
-            "SELECT b.*, CASE WHEN b.kind IN "
-            f"{_CLASSED_KINDS} THEN f.fingerprint END AS fingerprint, {attr_sql} "
-            "FROM _perftui_arrow b LEFT JOIN fps f ON b.query = f.query"
+            "CREATE OR REPLACE TEMP TABLE _perftui_texts AS "
+            f"SELECT query, classed, {fpmod.fingerprint_sql('query', dialect)} AS fingerprint, "
+            f"{attr_sql} FROM (SELECT query, bool_or(kind IN {_CLASSED_KINDS}) AS classed "
+            "  FROM _perftui_arrow WHERE query IS NOT NULL GROUP BY query)"
         )
     return _insert_sql_cache[dialect]
 
@@ -97,9 +93,9 @@ def to_arrow(entries: list[Entry], first_entry_no: int) -> pa.Table:
 
 
 def _finite(column: str) -> str:
-    """``column`` with NaN and ±inf (``Query_time: 1e999`` in a corrupt log) as NULL: they are
-    no time, and would make every sum infinite and the JSON report invalid."""
-    return f"CASE WHEN isfinite({column}) THEN {column} END AS {column}"
+    """``column`` of the batch with NaN and ±inf (``Query_time: 1e999`` in a corrupt log) as
+    NULL: they are no time, and would make every sum infinite and the JSON report invalid."""
+    return f"CASE WHEN isfinite(b.{column}) THEN b.{column} END AS {column}"
 
 
 def _int64_or_none(value: int | None) -> int | None:
@@ -121,37 +117,45 @@ def write_entries(
 def store_batch(
     con: duckdb.DuckDBPyConnection, source_id: int, table: pa.Table, dialect: str
 ) -> None:
-    """The DuckDB half of ``write_entries`` (no Python objects per row; releases the GIL)."""
+    """The DuckDB half of ``write_entries`` (no Python objects per row; releases the GIL).
+
+    Fingerprints and attributes go into a table of the batch's distinct texts; the entries are
+    inserted straight from the Arrow batch joined to it, so the batch's columns are copied once.
+    """
     con.register("_perftui_arrow", table)
     try:
-        con.execute(_batch_sql(dialect))
+        con.execute(_texts_sql(dialect))
+        _post_process_fingerprints(con)
+        class_id = fpmod.class_id_sql("t.fingerprint", dialect)
+        con.execute(
+            "INSERT OR IGNORE INTO query_classes (class_id, fingerprint, dialect) "
+            f"SELECT DISTINCT {class_id}, t.fingerprint, ? "
+            "FROM _perftui_texts t WHERE t.classed",
+            [dialect],
+        )
+        con.execute(
+            "INSERT INTO entries BY NAME SELECT ? AS source_id, b.entry_no, b.line_start, "
+            "b.n_lines, b.kind, "
+            "CASE WHEN b.ts IS NULL OR NOT abs(b.ts) < 1e11 THEN NULL "  # NaN, inf, year 5000+
+            "ELSE make_timestamp(CAST(b.ts * 1000000 AS BIGINT)) END AS ts, "
+            "b.session, b.user_name, b.db, b.host, b.app, "
+            f"{_finite('duration_ms')}, {_finite('lock_ms')}, "
+            "b.rows_sent, b.rows_examined, b.rows_affected, b.bytes_sent, b.query, "
+            f"CASE WHEN b.kind IN {_CLASSED_KINDS} THEN {class_id} END AS class_id, "
+            f"b.statement_name, b.params, {_finite('parse_ms')}, {_finite('bind_ms')}, "
+            "b.plan, b.severity, b.message, b.extra, "
+            "t.limit_value, t.offset_value, t.in_list_len, t.values_rows "
+            "FROM _perftui_arrow b LEFT JOIN _perftui_texts t ON b.query = t.query",
+            [source_id],
+        )
     finally:
         con.unregister("_perftui_arrow")
-    _post_process_fingerprints(con)
-    con.execute(
-        "INSERT OR IGNORE INTO query_classes (class_id, fingerprint, dialect) "
-        f"SELECT DISTINCT {fpmod.class_id_sql('fingerprint', dialect)}, fingerprint, ? "
-        "FROM _perftui_batch WHERE fingerprint IS NOT NULL",
-        [dialect],
-    )
-    con.execute(
-        "INSERT INTO entries BY NAME SELECT ? AS source_id, entry_no, line_start, n_lines, kind, "
-        "CASE WHEN ts IS NULL OR NOT abs(ts) < 1e11 THEN NULL "  # NaN, inf, past year 5000
-        "ELSE make_timestamp(CAST(ts * 1000000 AS BIGINT)) END AS ts, "
-        f"session, user_name, db, host, app, {_finite('duration_ms')}, {_finite('lock_ms')}, "
-        "rows_sent, rows_examined, rows_affected, bytes_sent, query, "
-        f"CASE WHEN fingerprint IS NOT NULL THEN {fpmod.class_id_sql('fingerprint', dialect)} END "
-        f"AS class_id, statement_name, params, {_finite('parse_ms')}, {_finite('bind_ms')}, "
-        "plan, severity, message, extra, "
-        "limit_value, offset_value, in_list_len, values_rows FROM _perftui_batch",
-        [source_id],
-    )
-    con.execute("DROP TABLE _perftui_batch")
+    con.execute("DROP TABLE _perftui_texts")
 
 
 def _post_process_fingerprints(con: duckdb.DuckDBPyConnection) -> None:
     rows = con.execute(
-        "SELECT DISTINCT fingerprint FROM _perftui_batch "
+        "SELECT DISTINCT fingerprint FROM _perftui_texts "
         "WHERE fingerprint LIKE '% union %' OR fingerprint LIKE '% asc%'"
     ).fetchall()
     changed = [(fp, fpmod.post_process(fp)) for (fp,) in rows]
@@ -162,8 +166,8 @@ def _post_process_fingerprints(con: duckdb.DuckDBPyConnection) -> None:
     con.register("_perftui_fp_map", mapping)
     try:
         con.execute(
-            "UPDATE _perftui_batch SET fingerprint = m.new FROM _perftui_fp_map m "
-            "WHERE _perftui_batch.fingerprint = m.old"
+            "UPDATE _perftui_texts SET fingerprint = m.new FROM _perftui_fp_map m "
+            "WHERE _perftui_texts.fingerprint = m.old"
         )
     finally:
         con.unregister("_perftui_fp_map")
