@@ -122,8 +122,8 @@ def _run(args: argparse.Namespace, err: IO[str]) -> int:
     output = args.output or f"profile-{started:%Y%m%d-%H%M%S}.pyspy.txt"
     cmd = py_spy_command(args, output)
     # Shown in messages and stored with the profile: a password in the command line is masked.
-    target = f"process {args.pid}" if args.pid is not None else redact_credentials(
-        shlex.join(program)
+    target = (
+        f"process {args.pid}" if args.pid is not None else redact_credentials(shlex.join(program))
     )
     Path(output).unlink(missing_ok=True)
     messages, _interrupted = _record(cmd, err)

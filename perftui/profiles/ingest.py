@@ -22,6 +22,7 @@ import duckdb
 import pyarrow as pa
 
 from perftui.ingest.driver import IngestError, reading
+from perftui.ingest.records import Reject
 from perftui.ingest.sources import (
     OpenSource,
     SourceError,
@@ -224,8 +225,10 @@ def _ingest(
         )
         con.execute(
             "UPDATE sources SET entries = ?, reject_lines = ? WHERE source_id = ?",
-            [len(builder.stacks), rejects, source_id],
+            [len(builder.stacks), len(rejects), source_id],
         )
+        if rejects:
+            writer.store_rejects(con, writer.rejects_table(source_id, rejects))
         con.commit()
     except BaseException:
         con.rollback()
@@ -239,20 +242,20 @@ def _ingest(
         samples=builder.total_samples,
         stacks=len(builder.stacks),
         frames=len(builder.frames),
-        rejected_lines=rejects,
+        rejected_lines=len(rejects),
     )
 
 
 def _parse(
     src: OpenSource, fmt: str, on_progress: Callable[[int], None] | None
-) -> tuple[ProfileBuilder, int, int]:
-    """(builder, bytes read, rejected lines)."""
+) -> tuple[ProfileBuilder, int, list[Reject]]:
+    """(builder, bytes read, rejected lines with their numbers and reasons)."""
     if fmt == "speedscope":
         data = src.head + src.stream.read()
         if on_progress is not None:
             on_progress(len(data))
         try:
-            return parse_bytes(data), len(data), 0
+            return parse_bytes(data), len(data), []
         except SpeedscopeError as exc:
             raise ProfileIngestError(f"{src.path}: {exc}") from None
     parser = FoldedParser()

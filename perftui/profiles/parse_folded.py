@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
+from perftui.ingest.records import Reject
 from perftui.profiles.model import ProfileBuilder
 
 MAX_RECORD_LINES = 64  # a process frame's command line may span lines; more is not a record
@@ -32,8 +33,7 @@ class FoldedParser:
     def __init__(self) -> None:
         self.builder = ProfileBuilder()
         self.lines = 0
-        self.rejects = 0
-        self.first_reject: tuple[int, str] | None = None
+        self.rejects: list[Reject] = []  # every line that is not part of a stack, with why
         self._carry: list[str] = []
         self._carry_start = 0
 
@@ -46,15 +46,14 @@ class FoldedParser:
             if self._carry:
                 self._carry.append(raw)
                 if len(self._carry) > MAX_RECORD_LINES:
-                    self._reject(self._carry_start, self._carry[0])
-                    self._carry = []
+                    self._reject_carry()
                     continue
                 line = "\n".join(self._carry)
             else:
                 line = raw
             line = line.rstrip()
             if not line:
-                self._carry = []
+                self.rejects.append(Reject(line_no, "blank line", raw))
                 continue
             sp = line.rfind(" ")
             count = line[sp + 1 :]
@@ -67,7 +66,7 @@ class FoldedParser:
                         self._carry_start = line_no
                     continue
             elif sp < 0 or not counted:
-                self._reject(line_no, line)
+                self.rejects.append(Reject(line_no, "no sample count at the end", raw))
                 continue
             else:
                 text = line[:sp]
@@ -78,19 +77,19 @@ class FoldedParser:
             stacks[key] = stacks.get(key, 0) + weight
             self.lines += 1
 
-    def _reject(self, line_no: int, line: str) -> None:
-        self.rejects += 1
-        if self.first_reject is None:
-            self.first_reject = (line_no, line[:80])
+    def _reject_carry(self) -> None:
+        """A process frame whose command line never ended: each of its lines is a reject."""
+        for i, raw in enumerate(self._carry):
+            self.rejects.append(Reject(self._carry_start + i, "unterminated process frame", raw))
+        self._carry = []
 
     def finish(self) -> ProfileBuilder:
         if self._carry:
-            self._reject(self._carry_start, self._carry[0])
-            self._carry = []
+            self._reject_carry()
         if not self.builder.stacks:
-            if self.first_reject is not None:
-                no, text = self.first_reject
-                raise FoldedError(f"no folded stacks (line {no}: {text!r})")
+            first = next((r for r in self.rejects if r.reason != "blank line"), None)
+            if first is not None:
+                raise FoldedError(f"no folded stacks (line {first.line_no}: {first.raw[:80]!r})")
             raise FoldedError("no folded stacks")
         self.builder.total_samples = self.builder.total_weight
         return self.builder

@@ -4,9 +4,8 @@ Every statement is a round trip, and in autocommit mode (or with a COMMIT after 
 is also a WAL/redo flush: the cost is in the count, not in any one slow statement. Bursts are
 executions of one class in one connection with no gap longer than
 ``Thresholds.row_by_row_gap_s`` (so a pooled connection doing one insert per web request now and
-then is not a loop). The transaction state
-of each execution (BEGIN/COMMIT, ``SET autocommit = 0``) comes from running window functions in
-DuckDB.
+then is not a loop). The transaction state of each execution (BEGIN/COMMIT,
+``SET autocommit = 0``) comes from ASOF joins to the last such event before it, in DuckDB.
 """
 
 from __future__ import annotations

@@ -13,9 +13,15 @@ from tests.test_cli import perftui
 
 
 def test_analyze_links_the_n_plus_one_to_the_profile_call_site(db_path: Path) -> None:
-    proc = perftui("analyze", str(sample("profile-shop.pyspy.txt")),
-                   str(sample("profile-shop.postgresql.log")), "--db", str(db_path),
-                   "--format", "json")
+    proc = perftui(
+        "analyze",
+        str(sample("profile-shop.pyspy.txt")),
+        str(sample("profile-shop.postgresql.log")),
+        "--db",
+        str(db_path),
+        "--format",
+        "json",
+    )
     assert proc.returncode == 0, proc.stderr.decode()
     assert b"pyspy-raw profile" in proc.stderr
     report = json.loads(proc.stdout)

@@ -99,11 +99,25 @@ def test_bad_lines_are_rejected_and_counted() -> None:
     from perftui.profiles.parse_folded import FoldedParser
 
     p = FoldedParser()
-    p.feed(["a;b 3", "this is not a stack", "a;c x"])
+    p.feed(["a;b 3", "this is not a stack", "", "a;c x"])
     b = p.finish()
     assert b.total_weight == 3
-    assert p.rejects == 2
-    assert p.first_reject == (2, "this is not a stack")
+    assert [(r.line_no, r.reason, r.raw) for r in p.rejects] == [
+        (2, "no sample count at the end", "this is not a stack"),
+        (3, "blank line", ""),
+        (4, "no sample count at the end", "a;c x"),
+    ]
+
+
+def test_a_process_frame_that_never_ends_rejects_each_of_its_lines() -> None:
+    from perftui.profiles.parse_folded import MAX_RECORD_LINES, FoldedParser
+
+    p = FoldedParser()
+    p.feed(["a;b 3", 'process 1:"python -c x'] + ["more"] * MAX_RECORD_LINES + ["a;b 1"])
+    p.finish()
+    assert [r.line_no for r in p.rejects] == list(range(2, MAX_RECORD_LINES + 3))
+    assert {r.reason for r in p.rejects} == {"unterminated process frame"}
+    assert p.builder.total_weight == 4
 
 
 def test_no_stacks_at_all_is_an_error_that_quotes_the_line() -> None:

@@ -130,3 +130,30 @@ def test_missing_and_empty_files(con: duckdb.DuckDBPyConnection, write) -> None:
 def test_forced_format_must_match(con: duckdb.DuckDBPyConnection) -> None:
     with pytest.raises(ProfileIngestError, match="does not look like speedscope"):
         ingest_profile(con, str(RAW), fmt="speedscope")
+
+
+def test_lines_that_are_not_stacks_are_stored_as_rejects(
+    con: duckdb.DuckDBPyConnection, write
+) -> None:
+    """Nothing lost: a damaged folded profile keeps its good stacks and records every bad line
+    (number, reason, text), also after it is rewritten and ingested again."""
+    good = [f"main (app.py:1);work (app.py:{n}) 1" for n in range(5, 35)]
+    path = write("damaged.txt", "\n".join([*good[:3], "garbage line", "", *good[3:]]) + "\n")
+    result = ingest_profile(con, str(path))
+    assert result.rejected_lines == 2 and result.samples == 30
+    rows = con.execute(
+        "SELECT line_no, reason, raw FROM rejects WHERE source_id = ? ORDER BY line_no",
+        [result.source_id],
+    ).fetchall()
+    assert rows == [(4, "no sample count at the end", "garbage line"), (5, "blank line", "")]
+    assert con.execute(
+        "SELECT reject_lines FROM sources WHERE source_id = ?", [result.source_id]
+    ).fetchone() == (2,)
+    with open(path, "a") as fh:  # the same file grown: its profile is replaced
+        fh.write("still garbage\n")
+    again = ingest_profile(con, str(path))
+    assert again.source_id == result.source_id and again.status == "replaced"
+    assert con.execute(
+        "SELECT line_no, raw FROM rejects WHERE source_id = ? ORDER BY line_no",
+        [result.source_id],
+    ).fetchall() == [(4, "garbage line"), (5, ""), (33, "still garbage")]
