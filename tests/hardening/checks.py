@@ -73,9 +73,14 @@ def assert_reconciles(db: Path, data: bytes) -> None:
     assert complete
     assert lines == file_lines(data)
     if dialect == "profile":
-        # A profile keeps distinct stacks, not lines: the identity is read off the samples.
+        # A profile keeps distinct stacks, not lines: the identity is read off the samples, and
+        # every other line (blank or not a stack) is a stored reject.
         stack_weight, blank, rejected = folded_accounting(data)
-        assert (weights, reject_lines) == (stack_weight, rejected)
+        assert (weights, reject_lines, n_rejects) == (
+            stack_weight,
+            blank + rejected,
+            blank + rejected,
+        )
         assert lines - blank - rejected >= entries >= 1  # distinct stacks <= stack lines
         return
     assert entry_lines + reject_lines == lines
