@@ -22,8 +22,8 @@ from perftui.rules.sessions import (
     batch_equality,
     connections_cte,
     equalities,
+    example_findings,
     short,
-    source_paths,
     unique,
 )
 from perftui.rules.sqltext import parse_pg_params, placeholderize, render
@@ -37,13 +37,7 @@ SAMPLE_EXECUTIONS = 8  # statements of the example run read to find the looped c
 
 def detect(workload: Workload) -> Iterator[Finding]:
     """One finding per (source class, repeated class, dialect), with a generated batch query."""
-    rows = _pairs(workload)
-    if not rows:
-        return
-    by_id = workload.by_id
-    paths = source_paths(workload.con, (r["example"]["source_id"] for r in rows))
-    for row in rows:
-        yield _finding(workload, row, by_id, paths)
+    yield from example_findings(workload, _pairs(workload), _finding)
 
 
 def _pairs(workload: Workload) -> list[dict[str, Any]]:

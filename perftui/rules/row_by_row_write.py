@@ -23,8 +23,8 @@ from perftui.rules.sessions import (
     batch_equality,
     connections_cte,
     equalities,
+    example_findings,
     short,
-    source_paths,
 )
 from perftui.rules.sqltext import ident, placeholder, placeholderize, render, value_like
 from perftui.store.queries import ClassStats
@@ -48,13 +48,7 @@ PATTERN_TEXT = {
 
 def detect(workload: Workload) -> Iterator[Finding]:
     """One finding per write class looped row by row, with its commit pattern and a batch fix."""
-    rows = _classes(workload)
-    if not rows:
-        return
-    by_id = workload.by_id
-    paths = source_paths(workload.con, (r["example"]["source_id"] for r in rows))
-    for row in rows:
-        yield _finding(workload, row, by_id, paths)
+    yield from example_findings(workload, _classes(workload), _finding)
 
 
 def _classes(workload: Workload) -> list[dict[str, Any]]:

@@ -8,8 +8,8 @@ case with comments stripped, so statement kinds are cheap RE2 matches on them.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 from sqlglot import exp
@@ -18,7 +18,13 @@ from perftui.rules import sqltext
 from perftui.store.queries import Window
 
 if TYPE_CHECKING:
-    from perftui.rules.base import Workload
+    from perftui.rules.base import Finding, Workload
+    from perftui.store.queries import ClassStats
+
+# A sequence rule's row -> finding, given the classes by id and the sources' paths.
+FindingMaker = Callable[
+    ["Workload", dict[str, Any], dict[str, "ClassStats"], dict[int, str]], "Finding"
+]
 
 # Transaction control and session setup: they neither break nor extend a run of statements.
 CONTROL_RE = (
@@ -127,6 +133,19 @@ def source_paths(con: duckdb.DuckDBPyConnection, source_ids: Iterable[int]) -> d
         [ids],
     ).fetchall()
     return {int(r[0]): r[1] for r in rows}
+
+
+def example_findings(
+    workload: Workload, rows: list[dict[str, Any]], make: FindingMaker
+) -> Iterator[Finding]:
+    """One finding per row of a sequence rule whose rows name an example run (``source_id``):
+    the paths of the example logs are read once for all of them."""
+    if not rows:
+        return
+    paths = source_paths(workload.con, (r["example"]["source_id"] for r in rows))
+    by_id = workload.by_id
+    for row in rows:
+        yield make(workload, row, by_id, paths)
 
 
 def unique(items: Iterable[str]) -> list[str]:
