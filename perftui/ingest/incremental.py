@@ -33,6 +33,7 @@ from perftui.ingest.formats import ParseOptions
 from perftui.ingest.records import Entry, Parser, Reject
 from perftui.ingest.sources import _BZIP2, _GZIP, _ZSTD, HEAD_BYTES, _decode
 from perftui.store import writer
+from perftui.store.schema import transaction
 
 WARMUP_BYTES = 1 << 20
 
@@ -357,7 +358,7 @@ class IncrementalSource:
         written = self.flush()
         line = self._resume[1]
         con = self.con
-        with writer.transaction(con):
+        with transaction(con):
             con.execute(
                 "DELETE FROM entries WHERE source_id = ? AND line_start >= ?",
                 [self.source_id, line],
@@ -386,7 +387,7 @@ class IncrementalSource:
                 self._head_bytes = len(head)
         first_entry_no = self._entry_no
         con = self.con
-        with writer.transaction(con):
+        with transaction(con):
             if entries:
                 entries.sort(key=_line_start)
                 writer.store_batch(

@@ -35,6 +35,7 @@ from perftui.profiles.model import FunctionMeta, ProfileBuilder
 from perftui.profiles.parse_folded import FoldedError, FoldedParser
 from perftui.profiles.parse_speedscope import SpeedscopeError, parse_bytes
 from perftui.store import writer
+from perftui.store.schema import transaction
 from perftui.textsafe import redact_credentials
 
 _FOLDED_LINE = re.compile(r"^(?:[^\s{#\[].*\S)? \d+$")
@@ -202,8 +203,7 @@ def _ingest(
                 src.path, fmt, source_id, _profile_of(con, source_id), status="unchanged"
             )
         status = "replaced"
-    con.begin()
-    try:
+    with transaction(con):
         if known is not None:
             schema.forget_profiles(con, known[0])
         source_id = writer.begin_source(
@@ -229,10 +229,6 @@ def _ingest(
         )
         if rejects:
             writer.store_rejects(con, writer.rejects_table(source_id, rejects))
-        con.commit()
-    except BaseException:
-        con.rollback()
-        raise
     return ProfileIngestResult(
         src.path,
         fmt,

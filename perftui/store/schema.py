@@ -8,7 +8,8 @@ with a clear message, never half-read).
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import duckdb
@@ -126,6 +127,18 @@ def connect(path: str | Path, *, read_only: bool = False) -> duckdb.DuckDBPyConn
     return con
 
 
+@contextmanager
+def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """One transaction around the block: committed when it ends, rolled back when it raises."""
+    con.begin()
+    try:
+        yield
+    except BaseException:
+        con.rollback()
+        raise
+    con.commit()
+
+
 def _stored_version(con: duckdb.DuckDBPyConnection) -> int | None:
     has_meta = con.execute(
         "SELECT count(*) FROM information_schema.tables WHERE table_name = 'meta'"
@@ -143,15 +156,7 @@ def _check_version(con: duckdb.DuckDBPyConnection, path: str) -> None:
     if version > SCHEMA_VERSION:
         raise StoreError(_newer(path, version))
     if version < SCHEMA_VERSION:
-        how = (
-            "open it once read-write (perftui ingest) to migrate"
-            if _migratable(version)
-            else "re-ingest the logs into a new --db"
-        )
-        raise StoreError(
-            f"{path}: written by an older perftui (schema {version}, this one reads "
-            f"{SCHEMA_VERSION}); {how}"
-        )
+        raise StoreError(_older(path, version))
 
 
 def _create_or_migrate(con: duckdb.DuckDBPyConnection, path: str) -> None:
@@ -183,19 +188,29 @@ def _migratable(version: int) -> bool:
     return all(v in MIGRATIONS for v in range(version, SCHEMA_VERSION))
 
 
+def _older(path: str, version: int) -> str:
+    """An older schema: how to migrate it, or, with no MIGRATIONS path, to re-ingest."""
+    how = (
+        "open it once read-write (perftui ingest) to migrate"
+        if _migratable(version)
+        else "re-ingest the logs into a new --db"
+    )
+    return (
+        f"{path}: written by an older perftui (schema {version}, this one reads "
+        f"{SCHEMA_VERSION}); {how}"
+    )
+
+
 def _migrate(con: duckdb.DuckDBPyConnection, path: str, version: int) -> None:
     """Apply the MIGRATIONS steps from ``version`` up, all or nothing."""
     if not _migratable(version):
-        raise StoreError(
-            f"{path}: written by an older perftui (schema {version}, this one reads "
-            f"{SCHEMA_VERSION}) that this one cannot migrate; re-ingest the logs into a new --db"
-        )
-    con.begin()
+        raise StoreError(_older(path, version))
     try:
-        for v in range(version, SCHEMA_VERSION):
-            MIGRATIONS[v](con)
-        con.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", [str(SCHEMA_VERSION)])
-        con.commit()
+        with transaction(con):
+            for v in range(version, SCHEMA_VERSION):
+                MIGRATIONS[v](con)
+            con.execute(
+                "UPDATE meta SET value = ? WHERE key = 'schema_version'", [str(SCHEMA_VERSION)]
+            )
     except duckdb.Error as exc:
-        con.rollback()
         raise StoreError(f"{path}: migrating from schema {version} failed: {exc}") from None

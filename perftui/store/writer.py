@@ -10,14 +10,13 @@ from __future__ import annotations
 import datetime as dt
 import queue
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import duckdb
 import pyarrow as pa
 
 from perftui import fingerprint as fpmod
 from perftui.ingest.records import Entry, Reject
+from perftui.store.schema import transaction
 
 MAX_REJECT_CHARS = 4096
 
@@ -56,7 +55,7 @@ _EXTRA_TYPE = pa.map_(pa.string(), pa.string())
 # Kinds whose statement text gets a fingerprint / class.
 _CLASSED_KINDS = "('query', 'error', 'admin')"
 
-_insert_sql_cache: dict[str, str] = {}
+_texts_sql_cache: dict[str, str] = {}
 
 
 def _texts_sql(dialect: str) -> str:
@@ -66,16 +65,16 @@ def _texts_sql(dialect: str) -> str:
     repeats and session chatter (``COMMIT``, ``SET NAMES``) repeat verbatim, and the regex work
     is the costliest part of ingest. ``classed`` says whether the text forms a query class.
     """
-    if dialect not in _insert_sql_cache:
+    if dialect not in _texts_sql_cache:
         attrs = fpmod.attributes_sql("query")
         attr_sql = ", ".join(f"{expr} AS {name}" for name, expr in attrs.items())
-        _insert_sql_cache[dialect] = (
+        _texts_sql_cache[dialect] = (
             "CREATE OR REPLACE TEMP TABLE _perftui_texts AS "
             f"SELECT query, classed, {fpmod.fingerprint_sql('query', dialect)} AS fingerprint, "
             f"{attr_sql} FROM (SELECT query, bool_or(kind IN {_CLASSED_KINDS}) AS classed "
             "  FROM _perftui_arrow WHERE query IS NOT NULL GROUP BY query)"
         )
-    return _insert_sql_cache[dialect]
+    return _texts_sql_cache[dialect]
 
 
 def to_arrow(entries: list[Entry], first_entry_no: int) -> pa.Table:
@@ -270,18 +269,6 @@ def next_entry_no(con: duckdb.DuckDBPyConnection, source_id: int) -> int:
     return con.execute(
         "SELECT coalesce(max(entry_no), -1) + 1 FROM entries WHERE source_id = ?", [source_id]
     ).fetchone()[0]
-
-
-@contextmanager
-def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
-    """One transaction around the block: committed when it ends, rolled back when it raises."""
-    con.begin()
-    try:
-        yield
-    except BaseException:
-        con.rollback()
-        raise
-    con.commit()
 
 
 def _now() -> dt.datetime:
