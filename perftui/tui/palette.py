@@ -68,56 +68,43 @@ class PerftuiProvider(Provider):
         else:
             classes = []
         for c in classes:
-            text = clean(f"Class {c.class_id}: {c.fingerprint}", one_line=True)[:200]
-            score = matcher.match(text)
-            if score > 0:
-                yield Hit(
-                    score,
-                    literal_highlight(matcher, text),
-                    partial(app.open_class, c.class_id),
-                    text=text,
-                    help=f"query class · {fmt.ms(c.total_ms)} in total",
-                )
+            label = f"Class {c.class_id}: {c.fingerprint}"
+            help_ = f"query class · {fmt.ms(c.total_ms)} in total"
+            if hit := _hit(matcher, label, partial(app.open_class, c.class_id), help_, 200):
+                yield hit
         if app.analysis is not None and only in (None, "finding"):
             for i, f in enumerate(app.analysis.findings):
-                text = clean(f"Finding: {f.rule}: {f.title}", one_line=True)
-                score = matcher.match(text)
-                if score > 0:
-                    yield Hit(
-                        score,
-                        literal_highlight(matcher, text),
-                        partial(app.open_finding, i),
-                        text=text,
-                        help=f"{f.severity} · impact {fmt.ms(f.impact_ms)}",
-                    )
+                label = f"Finding: {f.rule}: {f.title}"
+                help_ = f"{f.severity} · impact {fmt.ms(f.impact_ms)}"
+                if hit := _hit(matcher, label, partial(app.open_finding, i), help_):
+                    yield hit
         tables = await self._in_worker(data.search_tables, query) if only in (None, "table") else []
         for table in tables or []:
-            text = clean(f"Table {table}", one_line=True)
-            score = matcher.match(text)
-            if score > 0:
-                yield Hit(
-                    score,
-                    literal_highlight(matcher, text),
-                    partial(app.show_queries, f"table:{table}"),
-                    text=text,
-                    help="query classes that use this table",
-                )
+            action = partial(app.show_queries, f"table:{table}")
+            if hit := _hit(matcher, f"Table {table}", action, "query classes that use this table"):
+                yield hit
         functions = (
             await self._in_worker(data.search_functions, query)
             if only in (None, "function")
             else []
         )
         for fn in functions or []:
-            text = clean(f"Function {fn.function} ({fn.file}:{fn.line})", one_line=True)
-            score = matcher.match(text)
-            if score > 0:
-                yield Hit(
-                    score,
-                    literal_highlight(matcher, text),
-                    partial(app.open_function, fn.function, fn.file, fn.line),
-                    text=text,
-                    help="profiled function",
-                )
+            label = f"Function {fn.function} ({fn.file}:{fn.line})"
+            action = partial(app.open_function, fn.function, fn.file, fn.line)
+            if hit := _hit(matcher, label, action, "profiled function"):
+                yield hit
+
+
+def _hit(
+    matcher: Matcher, label: str, action: Callable[[], Any], help_: str, width: int | None = None
+) -> Hit | None:
+    """The hit for ``label`` when it matches: log text in it is cleaned to one line (cut to
+    ``width``) and highlighted literally, never read as markup."""
+    text = clean(label, one_line=True)[:width]
+    score = matcher.match(text)
+    if score <= 0:
+        return None
+    return Hit(score, literal_highlight(matcher, text), action, text=text, help=help_)
 
 
 def literal_highlight(matcher: Matcher, text: str) -> Text:
