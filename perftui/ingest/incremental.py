@@ -99,15 +99,6 @@ def make_parser(
         raise IngestError(f"{path}: {exc}") from None
 
 
-def settle(parser: Parser, before_line: int) -> None:
-    """Complete what a writer always writes in one go, for lines before ``before_line``.
-
-    See :meth:`perftui.ingest.records.Parser.settle`: the tailer calls this once lines have been
-    in the file for a while (nothing more can join them).
-    """
-    parser.settle(before_line)
-
-
 @dataclass(frozen=True, slots=True)
 class Written:
     """What one flush stored: entries ``first_entry_no`` … ``+ entries - 1`` of a source."""
@@ -275,8 +266,9 @@ class IncrementalSource:
         self._end_line = first_line_no + len(lines)
 
     def settle(self, before_line: int) -> None:
-        """See :func:`settle`; ``before_line`` is a line number of this source."""
-        settle(self.parser, before_line)
+        """Close what the server wrote in one go before ``before_line`` (a line number of this
+        source), once those lines have been in the file for a while (``Parser.settle``)."""
+        self.parser.settle(before_line)
         self._collect()
 
     def _feed_parser(self, lines: list[str], first_line_no: int) -> None:

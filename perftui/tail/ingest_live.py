@@ -36,7 +36,7 @@ from perftui.tail.watcher import Watcher
 
 FLUSH_S = 0.25  # a busy file is stored at most this often (a quiet one at once)
 FLUSH_ENTRIES = 20_000  # or until this many wait
-SETTLE_S = 0.3  # lines read this long ago are complete (see incremental.settle)
+SETTLE_S = 0.3  # lines read this long ago are complete (see Parser.settle)
 SAFETY_POLL_S = 2.0  # even with notifications, look at the files this often
 RATE_WINDOW_S = 5.0
 
