@@ -21,6 +21,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -112,23 +113,63 @@ def _wall_seconds(stderr: str) -> float:
 
 def timed(tool: str, log: str, mb: float, cmd: list[str]) -> Run:
     """Run ``cmd`` under /usr/bin/time -v (stdout discarded); a missing program gives a failed
-    run whose note says so, rather than an exception."""
+    run whose note says so, rather than an exception.
+
+    Peak RSS is the larger of time's figure (the biggest single process) and the peak of the
+    whole process tree's summed RSS, sampled every 50 ms: perftui parses big files in a child
+    process, and pgbadger -j N forks workers, so one process's peak would understate them."""
     if shutil.which(cmd[0]) is None:
         return Run(tool, log, 0.0, 0.0, mb, False, note=f"{cmd[0]} not on PATH")
-    proc = subprocess.run(
+    proc = subprocess.Popen(
         ["/usr/bin/time", "-v", *cmd],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
-        check=False,
     )
-    rss = re.search(r"Maximum resident set size \(kbytes\): (\d+)", proc.stderr)
+    tree_peak_kb = 0
+    done = threading.Event()
+
+    def sample() -> None:
+        nonlocal tree_peak_kb
+        while not done.wait(0.05):
+            tree_peak_kb = max(tree_peak_kb, tree_rss_kb(proc.pid))
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    _out, stderr = proc.communicate()
+    done.set()
+    sampler.join()
+    rss = re.search(r"Maximum resident set size \(kbytes\): (\d+)", stderr)
     note = ""
     if proc.returncode != 0:
-        note = f"exited {proc.returncode}: {proc.stderr.strip().splitlines()[:3]}"
+        note = f"exited {proc.returncode}: {stderr.strip().splitlines()[:3]}"
         print(f"  {tool} {note}", file=sys.stderr)
-    peak = int(rss.group(1)) / 1024 if rss else 0.0
-    return Run(tool, log, _wall_seconds(proc.stderr), peak, mb, proc.returncode == 0, note)
+    peak = max(int(rss.group(1)) if rss else 0, tree_peak_kb) / 1024
+    return Run(tool, log, _wall_seconds(stderr), peak, mb, proc.returncode == 0, note)
+
+
+def tree_rss_kb(root: int) -> int:
+    """Summed VmRSS (kB) of ``root``'s descendants (``/usr/bin/time`` itself left out)."""
+    parents: dict[int, int] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parents[int(stat.parent.name)] = int(fields[1])
+    tree, frontier = set(), {root}
+    while frontier:
+        frontier = {pid for pid, ppid in parents.items() if ppid in frontier} - tree
+        tree |= frontier
+    total = 0
+    for pid in tree:
+        try:
+            status = Path(f"/proc/{pid}/status").read_text()
+        except OSError:
+            continue
+        m = re.search(r"^VmRSS:\s+(\d+) kB", status, re.M)
+        total += int(m.group(1)) if m else 0
+    return total
 
 
 def peer_commands(
