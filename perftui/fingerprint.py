@@ -12,6 +12,7 @@ Python on the few *distinct* fingerprints that need them.
 
 from __future__ import annotations
 
+import hashlib
 import re
 
 import duckdb
@@ -108,6 +109,12 @@ def class_id_sql(fp: str, dialect: str) -> str:
     """
     prefix = "'" + dialect.replace("'", "") + " ' || "
     return f"upper(substr(md5({prefix}{fp}), 1, 16))"
+
+
+def class_id(fp: str, dialect: str) -> str:
+    """``class_id_sql`` in Python, for the few fingerprints finished in Python."""
+    text = dialect.replace("'", "") + " " + fp
+    return hashlib.md5(text.encode()).hexdigest()[:16].upper()
 
 
 def attributes_sql(q: str = "query") -> dict[str, str]:

@@ -1,0 +1,53 @@
+"""The writer fingerprints each distinct text once and spreads the results over the entries:
+every entry must get what fingerprinting its own statement gives."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from perftui import fingerprint as fpmod
+from perftui.ingest.records import CONNECT, ERROR, QUERY, Entry
+from perftui.store import schema, writer
+
+STATEMENTS = [
+    # (kind, query): repeats, the two Python post-steps, attributes, no statement at all.
+    (QUERY, "SELECT id FROM users WHERE id = 1"),
+    (QUERY, "SELECT id FROM users WHERE id = 1"),
+    (QUERY, "SELECT id FROM users WHERE id = 2"),
+    (QUERY, "select 1 union select 1 union all select 1"),
+    (QUERY, "SELECT a FROM t ORDER BY a ASC, b ASC LIMIT 10 OFFSET 40"),
+    (ERROR, "SELECT * FROM t WHERE a IN (1, 2, 3) LIMIT 5, 10"),
+    (QUERY, "INSERT INTO t (a, b) VALUES (1, 2), (3, 4), (5, 6)"),
+    (CONNECT, "SELECT not a class"),
+    (QUERY, None),
+    (ERROR, None),
+]
+
+
+@pytest.mark.parametrize("dialect", ["mysql", "postgres"])
+def test_every_entry_gets_its_own_statements_fingerprint(dialect: str, tmp_path: Path) -> None:
+    entries = [Entry(i + 1, 1, kind, query=q) for i, (kind, q) in enumerate(STATEMENTS)]
+    with schema.connect(tmp_path / "s.duckdb") as con:
+        writer.write_entries(con, 1, 0, entries, dialect)
+        rows = con.execute(
+            "SELECT kind, query, class_id, limit_value, offset_value, in_list_len, values_rows "
+            "FROM entries ORDER BY entry_no"
+        ).fetchall()
+        classes = dict(con.execute("SELECT class_id, fingerprint FROM query_classes").fetchall())
+        attributes = ", ".join(fpmod.attributes_sql("$q").values())
+        expected_classes = {}
+        for kind, query, class_id, *attrs in rows:
+            if query is None or kind == CONNECT:
+                assert class_id is None
+            else:
+                fp = fpmod.fingerprint_one(query, dialect)
+                assert class_id == fpmod.class_id(fp, dialect)
+                expected_classes[class_id] = fp
+            if query is not None:
+                own = con.execute(f"SELECT {attributes}", {"q": query}).fetchone()
+                assert tuple(attrs) == own
+    assert classes == expected_classes
+    assert "select ? /*repeat union all*/" in classes.values()
+    assert any(fp.startswith("select a from t order by a, b") for fp in classes.values())
