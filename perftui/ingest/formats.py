@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from perftui.ingest.records import Parser
+from perftui.ingest.records import ColumnarParser, Parser
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +32,10 @@ class Format:
     # How many sample lines only this format writes, for a format whose ``sniff`` also counts
     # free text (a slow log's statements); None when every line ``sniff`` counts is such a line.
     evidence: Callable[[list[str]], int] | None = None
+    # Builds the parser for batch ingest when the format has a faster one that returns Arrow
+    # tables (``ColumnarParser``) instead of ``entries``; None: batch ingest uses ``make`` too.
+    # The tailer always uses ``make``.
+    make_fast: Callable[[list[str], ParseOptions], Parser | ColumnarParser] | None = None
 
 
 MIN_SCORE = 0.2
@@ -55,6 +59,7 @@ def _formats() -> tuple[Format, ...]:
             mysql_slow.sniff,
             mysql_slow.make,
             mysql_slow.evidence,
+            make_fast=mysql_slow.make_fast,
         ),
     )
 

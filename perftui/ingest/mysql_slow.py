@@ -16,17 +16,23 @@ converted when an entry has no ``SET timestamp``.
 Entries are contiguous in a slow log, so an entry's ``n_lines`` is simply the distance from its
 first line to the line before whatever ended it, and every line that is not inside an entry is
 a :class:`Reject`.
+
+Batch ingest uses a compiled twin of this parser when it is built (``_mysql_slow_fast.pyx``, see
+``make_fast``): a port of ``MySQLSlowParser.feed`` that fills Arrow columns instead of ``Entry``
+objects and calls this module's helpers for everything rare. A change to the parser here must be
+made there too; ``tests/ingest/test_mysql_slow_fast.py`` fails until both agree.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 from datetime import UTC, datetime
 from typing import ClassVar
 
 from perftui.ingest.formats import ParseOptions
-from perftui.ingest.records import ADMIN, Entry, Reject
+from perftui.ingest.records import ADMIN, ColumnarParser, Entry, Reject
 
 # Header codes. Codes up to _ADMIN can begin an entry (and end a statement); the rest are only
 # read inside an entry's header block and are statement text after the statement has begun.
@@ -579,4 +585,21 @@ def _scan(lines: list[str]) -> tuple[int, int, int]:
 
 def make(sample: list[str], options: ParseOptions) -> MySQLSlowParser:
     """The slow-log format needs nothing from the sample or the options."""
+    return MySQLSlowParser()
+
+
+def make_fast(sample: list[str], options: ParseOptions) -> MySQLSlowParser | ColumnarParser:
+    """The parser for batch ingest (``Format.make_fast``): the compiled
+    ``FastMySQLSlowParser``, which hands over Arrow tables (``take_table``) instead of
+    ``entries``, when it was built and ``PERFTUI_PURE_PYTHON`` is not set; else the Python one.
+
+    ``make`` stays pure Python because the tailer and the tests read ``entries``.
+    """
+    if not os.environ.get("PERFTUI_PURE_PYTHON"):
+        try:
+            from perftui.ingest._mysql_slow_fast import FastMySQLSlowParser
+        except ImportError:  # not compiled (no C compiler at install time)
+            pass
+        else:
+            return FastMySQLSlowParser()
     return MySQLSlowParser()

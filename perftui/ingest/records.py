@@ -9,7 +9,10 @@ writes what they produce. Every input line must end up counted either in exactly
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import ClassVar, Protocol
+from typing import TYPE_CHECKING, ClassVar, Protocol
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 # Entry kinds. Only QUERY entries form query classes; the others feed detectors and reports.
 QUERY = "query"  # a statement that ran, normally with a duration
@@ -95,3 +98,29 @@ class Parser(Protocol):
 
     @property
     def pending_line(self) -> int | None: ...
+
+
+class ColumnarParser(Protocol):
+    """A parser that hands over finished entries as Arrow tables instead of ``entries`` (the
+    compiled slow-log parser): building ``Entry`` objects and converting them costs more than
+    parsing. Same ``feed`` / ``finish`` / ``settle`` / ``pending_line`` / ``rejects`` as
+    :class:`Parser`; ``take_table`` returns what ``writer.to_arrow`` would make of the
+    ``entry_count`` entries finished so far, numbered from ``first_entry_no``, and forgets them.
+    """
+
+    name: ClassVar[str]
+    rejects: list[Reject]
+
+    def feed(self, lines: list[str], first_line_no: int) -> None: ...
+
+    def finish(self) -> None: ...
+
+    def settle(self, before_line: int) -> None: ...
+
+    @property
+    def pending_line(self) -> int | None: ...
+
+    @property
+    def entry_count(self) -> int: ...
+
+    def take_table(self, first_entry_no: int) -> pa.Table: ...

@@ -1,0 +1,1121 @@
+# cython: language_level=3, boundscheck=False, cdivision=True
+"""Compiled twin of :class:`perftui.ingest.mysql_slow.MySQLSlowParser` for batch ingest.
+
+Why it exists: on a large slow log the pure-Python parser plus ``writer.to_arrow`` of its
+``Entry`` objects is most of ingest's main-thread time (the DuckDB side runs on another thread
+and releases the GIL). This class walks the same lines with the same state machine, but keeps
+the open entry in C fields and appends finished entries straight to column buffers, so no
+``Entry`` is built and ``take_table`` hands over Arrow arrays made from those buffers.
+
+Exactness comes first: the control flow below is a line-by-line port of
+``MySQLSlowParser.feed`` (same order of assignments, same fallbacks), and every rare construct
+goes through the Python module's own helpers (``_parse_fields``, ``_parse_uh``,
+``_time_to_epoch``, ``_use_db``, ``_is_server_header`` and its regexes) and per-text caches.
+Only the lines every entry has get C fast paths, and those only for ASCII lines of the usual
+shape; anything else takes the code the Python parser runs. Numbers are converted as Python
+converts them: digit-only text with ``PyOS_string_to_double`` (what ``float()`` calls), other
+text with ``float()`` / ``int()`` themselves. ``tests/ingest/test_mysql_slow_fast.py`` checks
+that the tables equal ``to_arrow`` of the Python parser's entries.
+"""
+
+from cpython.conversion cimport PyOS_string_to_double
+from cpython.unicode cimport PyUnicode_AsUTF8AndSize
+from libc.stdint cimport int32_t, int64_t, uint8_t, uintptr_t
+from libc.stdlib cimport free, realloc
+from libc.string cimport memcmp, memcpy, memset
+
+
+cdef extern from "Python.h":
+    bint PyUnicode_IS_ASCII(object o)
+    bint PyUnicode_IS_COMPACT_ASCII(object o)
+    void* PyUnicode_DATA(object o)
+    Py_ssize_t PyUnicode_GET_LENGTH(object o)
+
+
+import pyarrow as pa
+
+from perftui.ingest import mysql_slow as _py
+from perftui.ingest.records import ADMIN, QUERY, Reject
+from perftui.store.writer import _COLUMNS, _EXTRA_TYPE
+
+# The Python parser's header codes, read from it so the two cannot drift apart.
+cdef int _TIME = _py._TIME
+cdef int _UH = _py._UH
+cdef int _THREAD = _py._THREAD
+cdef int _QT = _py._QT
+cdef int _ADMIN = _py._ADMIN
+cdef int _FIELDS = _py._FIELDS
+cdef int _PLANF = _py._PLANF
+cdef int _EXPLAIN = _py._EXPLAIN
+cdef int _RA = _py._RA
+cdef int _OTHER = _py._OTHER
+
+cdef Py_ssize_t _CACHE_MAX = _py._CACHE_MAX
+cdef Py_ssize_t _CACHE_LINE_MAX = _py._CACHE_LINE_MAX
+cdef str _SRV_END = _py._SRV_END
+cdef tuple _SET_META = _py._SET_META
+cdef object _is_server_header = _py._is_server_header
+cdef object _use_db = _py._use_db
+cdef object _parse_fields = _py._parse_fields
+cdef object _parse_uh = _py._parse_uh
+cdef object _time_to_epoch = _py._time_to_epoch
+cdef object _thread_match = _py._MARIA_THREAD_RE.match
+cdef object _ra_match = _py._MARIA_RA_RE.match
+
+cdef bytes _KIND_ADMIN = ADMIN.encode()
+cdef bytes _KIND_QUERY = QUERY.encode()
+cdef object _STR = pa.string()
+cdef object _I64 = pa.int64()
+cdef int64_t _I32_MAX = 2147483647
+
+# _HEAD as C strings: a header name is compared in place instead of sliced and hashed.
+cdef enum:
+    _HEAD_SLOTS = 32
+    _HEAD_WIDTH = 64
+
+cdef char _head_names[_HEAD_SLOTS][_HEAD_WIDTH]
+cdef Py_ssize_t _head_len[_HEAD_SLOTS]
+cdef int _head_code_of[_HEAD_SLOTS]
+cdef int _n_head = 0
+
+
+def _load_head() -> None:
+    """Copy ``mysql_slow._HEAD`` into the C table; an entry that does not fit is an ImportError,
+    so ``make_fast`` falls back to the Python parser instead of parsing differently."""
+    global _n_head
+    if len(_py._HEAD) > _HEAD_SLOTS:
+        raise ImportError("mysql_slow._HEAD has more names than the compiled parser holds")
+    for name, code in _py._HEAD.items():
+        raw = name.encode("ascii")
+        if len(raw) >= _HEAD_WIDTH:
+            raise ImportError(f"header name {name!r} too long for the compiled parser")
+        memcpy(_head_names[_n_head], <const char*>raw, len(raw))
+        _head_len[_n_head] = len(raw)
+        _head_code_of[_n_head] = code
+        _n_head += 1
+
+
+_load_head()
+
+
+cdef inline bint _space(unsigned char c) noexcept nogil:
+    """``str.isspace`` / regex ``\\s`` for an ASCII character."""
+    return c == 32 or 9 <= c <= 13 or 28 <= c <= 31
+
+
+cdef inline bint _digit(unsigned char c) noexcept nogil:
+    return 48 <= c <= 57
+
+
+cdef inline bint _plain_int(const char* s, Py_ssize_t a, Py_ssize_t b, int64_t* out) noexcept nogil:
+    """Digit-only text short enough for int64: its value (what ``int()`` gives). False for
+    anything else (signs, underscores, spaces, long numbers): the caller asks ``int()``."""
+    cdef int64_t v = 0
+    cdef Py_ssize_t k
+    if b <= a or b - a > 18:
+        return False
+    for k in range(a, b):
+        if not _digit(s[k]):
+            return False
+        v = v * 10 + (s[k] - 48)
+    out[0] = v
+    return True
+
+
+cdef inline bint _plain_float(const char* s, Py_ssize_t a, Py_ssize_t b, double* out) except -1:
+    """Digits with at most one ``.``: converted by ``PyOS_string_to_double``, the function
+    ``float()`` uses, so the value is identical. False for any other text: ``float()`` then."""
+    cdef char buf[64]
+    cdef Py_ssize_t k
+    cdef bint dot = False, digits = False
+    if b <= a or b - a >= 64:
+        return False
+    for k in range(a, b):
+        if _digit(s[k]):
+            digits = True
+        elif s[k] == 46 and not dot:
+            dot = True
+        else:
+            return False
+    if not digits:
+        return False
+    memcpy(buf, s + a, b - a)
+    buf[b - a] = 0
+    out[0] = PyOS_string_to_double(buf, NULL, NULL)
+    return True
+
+
+cdef inline bint _int64_of(object value, int64_t* out) except -1:
+    """A Python int as an int64; False when it does not fit (``to_arrow`` stores NULL then)."""
+    try:
+        out[0] = value
+    except OverflowError:
+        return False
+    return True
+
+
+cdef inline Py_ssize_t _skip_space(const char* s, Py_ssize_t pos, Py_ssize_t n) noexcept nogil:
+    while pos < n and _space(s[pos]):
+        pos += 1
+    return pos
+
+
+cdef inline Py_ssize_t _skip_digits(const char* s, Py_ssize_t pos, Py_ssize_t n) noexcept nogil:
+    while pos < n and _digit(s[pos]):
+        pos += 1
+    return pos
+
+
+cdef inline Py_ssize_t _skip_word(const char* s, Py_ssize_t pos, Py_ssize_t n) noexcept nogil:
+    while pos < n and not _space(s[pos]):
+        pos += 1
+    return pos
+
+
+cdef inline bint _has(const char* s, Py_ssize_t pos, Py_ssize_t n, const char* lit, Py_ssize_t k) noexcept nogil:
+    return pos + k <= n and memcmp(s + pos, lit, k) == 0
+
+
+cdef bint _match_thread(const char* s, Py_ssize_t n, Py_ssize_t* g) noexcept nogil:
+    """``_MARIA_THREAD_RE`` on an ASCII line: ``# Thread_id: (\\d+)\\s+Schema: (\\S*)\\s+QC_hit:
+    (\\S+)\\s*$``. Each quantifier is followed by a disjoint class, so no backtracking can find
+    another match; ``g`` gets the three groups' bounds."""
+    cdef Py_ssize_t pos = 13, p
+    if not _has(s, 0, n, b"# Thread_id: ", 13):
+        return False
+    g[0] = pos
+    pos = _skip_digits(s, pos, n)
+    if pos == g[0]:
+        return False
+    g[1] = pos
+    p = _skip_space(s, pos, n)
+    if p == pos or not _has(s, p, n, b"Schema: ", 8):
+        return False
+    g[2] = p + 8
+    pos = _skip_word(s, g[2], n)
+    g[3] = pos
+    p = _skip_space(s, pos, n)
+    if p == pos or not _has(s, p, n, b"QC_hit: ", 8):
+        return False
+    g[4] = p + 8
+    pos = _skip_word(s, g[4], n)
+    if pos == g[4]:
+        return False
+    g[5] = pos
+    return _skip_space(s, pos, n) == n
+
+
+cdef bint _match_ra(const char* s, Py_ssize_t n, Py_ssize_t* g) noexcept nogil:
+    """``_MARIA_RA_RE`` on an ASCII line: ``# Rows_affected: (\\d+)\\s+Bytes_sent: (\\d+)\\s*$``."""
+    cdef Py_ssize_t pos = 17, p
+    if not _has(s, 0, n, b"# Rows_affected: ", 17):
+        return False
+    g[0] = pos
+    pos = _skip_digits(s, pos, n)
+    if pos == g[0]:
+        return False
+    g[1] = pos
+    p = _skip_space(s, pos, n)
+    if p == pos or not _has(s, p, n, b"Bytes_sent: ", 12):
+        return False
+    g[2] = p + 12
+    pos = _skip_digits(s, g[2], n)
+    if pos == g[2]:
+        return False
+    g[3] = pos
+    return _skip_space(s, pos, n) == n
+
+
+cdef inline bint _token_is(const char* s, Py_ssize_t a, Py_ssize_t b, const char* lit, Py_ssize_t k) noexcept nogil:
+    return b - a == k and memcmp(s + a, lit, k) == 0
+
+
+cdef int _head_code(str line, Py_ssize_t i):
+    """``_HEAD.get(line[1:i], _FIELDS)`` without building the slice."""
+    cdef Py_ssize_t size = i - 1, j, k
+    for j in range(_n_head):
+        if _head_len[j] != size:
+            continue
+        for k in range(size):
+            if <Py_UCS4>line[1 + k] != <unsigned char>_head_names[j][k]:
+                break
+        else:
+            return _head_code_of[j]
+    return _FIELDS
+
+
+cdef inline bint _ends_srv(str line, Py_ssize_t n):
+    """``line.endswith(_SRV_END)``, with the usual answer (last character not ``:``) in C."""
+    return n > 0 and line[n - 1] == u":" and line.endswith(_SRV_END)
+
+
+# -- Arrow arrays from column buffers ------------------------------------------------------------
+
+cdef object _new_buffer(Py_ssize_t size, char** data, bint zeroed):
+    """An Arrow-allocated buffer (aligned, counted in Arrow's memory pool)."""
+    buf = pa.allocate_buffer(size)
+    data[0] = <char*><uintptr_t>buf.address
+    if zeroed and size:
+        memset(data[0], 0, size)
+    return buf
+
+
+cdef object _bitmap(const uint8_t* ok, Py_ssize_t n):
+    """Arrow validity bitmap of one-byte flags; None when nothing is null."""
+    cdef Py_ssize_t i
+    cdef char* bits
+    if _nulls(ok, n) == 0:
+        return None
+    buf = _new_buffer((n + 7) // 8, &bits, True)
+    for i in range(n):
+        if ok[i]:
+            bits[i >> 3] |= <char>(1 << (i & 7))
+    return buf
+
+
+cdef Py_ssize_t _nulls(const uint8_t* ok, Py_ssize_t n) noexcept:
+    cdef Py_ssize_t i, count = 0
+    for i in range(n):
+        if not ok[i]:
+            count += 1
+    return count
+
+
+cdef object _fixed_array(object typ, const char* values, Py_ssize_t width, const uint8_t* ok, Py_ssize_t a, Py_ssize_t b):
+    """Rows ``a:b`` of an int / float column of ``width``-byte values (``ok`` NULL: no nulls)."""
+    cdef char* data
+    cdef Py_ssize_t n = b - a
+    buf = _new_buffer(n * width, &data, False)
+    if n:
+        memcpy(data, values + a * width, n * width)
+    if ok == NULL:
+        return pa.Array.from_buffers(typ, n, [None, buf], null_count=0)
+    return pa.Array.from_buffers(typ, n, [_bitmap(ok + a, n), buf], null_count=_nulls(ok + a, n))
+
+
+cdef void* _realloc(void* p, size_t size) except NULL:
+    cdef void* q = realloc(p, size)
+    if q == NULL:
+        raise MemoryError()
+    return q
+
+
+cdef class _Text:
+    """A string column being filled: the values' UTF-8 back to back, int64 offsets, one validity
+    byte per value. Text is copied in as entries finish, so no str has to live until
+    ``take_table``; Arrow's int32 offsets are made per table (see ``take_table``)."""
+
+    cdef char* data
+    cdef int64_t size, cap
+    cdef int64_t* offsets
+    cdef uint8_t* ok
+    cdef Py_ssize_t n, ncap
+
+    def __cinit__(self) -> None:
+        self.offsets = <int64_t*>_realloc(NULL, 8)
+        self.offsets[0] = 0
+
+    def __dealloc__(self) -> None:
+        free(self.data)
+        free(self.offsets)
+        free(self.ok)
+
+    cdef int _value(self) except -1:
+        """Room for one more value."""
+        if self.n == self.ncap:
+            self.ncap = self.ncap * 2 if self.ncap else 1024
+            self.offsets = <int64_t*>_realloc(self.offsets, (self.ncap + 1) * 8)
+            self.ok = <uint8_t*>_realloc(self.ok, self.ncap)
+        return 0
+
+    cdef int add(self, const char* text, Py_ssize_t size) except -1:
+        self._value()
+        if self.size + size > self.cap:
+            self.cap = max(self.cap * 2, self.size + size, 65536)
+            self.data = <char*>_realloc(self.data, self.cap)
+        memcpy(self.data + self.size, text, size)
+        self.size += size
+        self.ok[self.n] = True
+        self.n += 1
+        self.offsets[self.n] = self.size
+        return 0
+
+    cdef int add_null(self) except -1:
+        self._value()
+        self.ok[self.n] = False
+        self.n += 1
+        self.offsets[self.n] = self.size
+        return 0
+
+    cdef int add_str(self, object value) except -1:
+        """A str (its UTF-8) or None (NULL)."""
+        cdef Py_ssize_t size
+        cdef const char* text
+        if value is None:
+            return self.add_null()
+        if type(value) is not str:
+            raise TypeError(f"string column value {value!r} is not a str")
+        if PyUnicode_IS_COMPACT_ASCII(value):
+            return self.add(<const char*>PyUnicode_DATA(value), PyUnicode_GET_LENGTH(value))
+        text = PyUnicode_AsUTF8AndSize(value, &size)
+        return self.add(text, size)
+
+    cdef int64_t bytes(self, Py_ssize_t a, Py_ssize_t b) noexcept:
+        return self.offsets[b] - self.offsets[a]
+
+    cdef object array(self, Py_ssize_t a, Py_ssize_t b):
+        """Values ``a:b`` as a ``pa.string()`` array (their text must fit int32 offsets)."""
+        cdef Py_ssize_t n = b - a, i
+        cdef int64_t base = self.offsets[a], size = self.offsets[b] - base
+        cdef int32_t* offsets
+        cdef char* data
+        if size > _I32_MAX:  # one value this long: pa.array cannot store it either
+            raise OverflowError(f"a string of {size} bytes does not fit an Arrow string column")
+        obuf = _new_buffer((n + 1) * 4, <char**>&offsets, False)
+        for i in range(n + 1):
+            offsets[i] = <int32_t>(self.offsets[a + i] - base)
+        dbuf = _new_buffer(size, &data, False)
+        if size:
+            memcpy(data, self.data + base, size)
+        return pa.Array.from_buffers(
+            _STR, n, [_bitmap(self.ok + a, n), obuf, dbuf], null_count=_nulls(self.ok + a, n)
+        )
+
+    cdef void clear(self) noexcept:
+        self.n = 0
+        self.size = 0
+
+
+# Indexes of the int64 attributes in the open entry and the column buffers ...
+cdef enum:
+    I_ROWS_SENT = 0
+    I_ROWS_EXAMINED = 1
+    I_ROWS_AFFECTED = 2
+    I_BYTES_SENT = 3
+    N_INTS = 4
+
+# ... and of the float64 ones.
+cdef enum:
+    F_TS = 0
+    F_DURATION = 1
+    F_LOCK = 2
+    N_FLOATS = 3
+
+_INT_ATTRS = ("rows_sent", "rows_examined", "rows_affected", "bytes_sent")
+_FLOAT_ATTRS = ("ts", "duration_ms", "lock_ms")
+
+
+cdef class FastMySQLSlowParser:
+    """``MySQLSlowParser`` producing Arrow columns (``entry_count`` / ``take_table``) instead of
+    ``entries``; rejects are still :class:`Reject` objects (they are rare).
+
+    The open entry lives in the ``_c_*`` fields; the attribute names in comments refer to the
+    ``Entry`` the Python parser would be filling.
+    """
+
+    name = "mysql-slow"
+
+    cdef public list rejects
+    # State of the Python parser's feed loop.
+    cdef bint _open  # cur is not None
+    cdef int _phase, _rank
+    cdef list _qlines, _plan
+    cdef object _use
+    cdef bint _has_set_ts
+    cdef double _set_ts
+    cdef object _last_use, _last_time
+    cdef int64_t _last_no
+    cdef dict _fcache, _uhcache, _tcache
+    # The open entry.
+    cdef int64_t _c_line_start
+    cdef bint _c_admin
+    cdef object _c_session, _c_user, _c_db, _c_host, _c_query, _c_extra
+    cdef double _c_f64[N_FLOATS]
+    cdef bint _c_f64_ok[N_FLOATS]
+    cdef int64_t _c_i64[N_INTS]
+    cdef bint _c_i64_ok[N_INTS]
+    # Finished entries, column by column.
+    cdef Py_ssize_t _n, _cap
+    cdef int64_t* _line_start
+    cdef int32_t* _n_lines
+    cdef double* _f64[N_FLOATS]
+    cdef uint8_t* _f64_ok[N_FLOATS]
+    cdef int64_t* _i64[N_INTS]
+    cdef uint8_t* _i64_ok[N_INTS]
+    cdef int64_t* _extra_start  # row k's extra items are _keys / _items values [k] .. [k + 1]
+    cdef uint8_t* _extra_ok
+    cdef _Text _kind, _session, _user, _db, _host, _query, _planc, _keys, _items
+    cdef int64_t _text_limit
+
+    def __cinit__(self, *, text_limit: int = _I32_MAX) -> None:
+        """``text_limit``: the most text of one column in one Arrow chunk (int32 offsets);
+        lowered only by the tests of the chunking."""
+        self._text_limit = text_limit
+        self.rejects = []
+        self._phase = 0
+        self._rank = -1
+        self._qlines = []
+        self._plan = []
+        self._fcache = {}
+        self._uhcache = {}
+        self._tcache = {}
+        self._kind, self._session, self._user, self._db = _Text(), _Text(), _Text(), _Text()
+        self._host, self._query, self._planc = _Text(), _Text(), _Text()
+        self._keys, self._items = _Text(), _Text()
+        self._extra_start = <int64_t*>_realloc(NULL, 8)
+        self._extra_start[0] = 0
+
+    def __dealloc__(self) -> None:
+        cdef int k
+        free(self._line_start)
+        free(self._n_lines)
+        for k in range(N_FLOATS):
+            free(self._f64[k])
+            free(self._f64_ok[k])
+        for k in range(N_INTS):
+            free(self._i64[k])
+            free(self._i64_ok[k])
+        free(self._extra_start)
+        free(self._extra_ok)
+
+    @property
+    def pending_line(self) -> int | None:
+        return self._c_line_start if self._open else None
+
+    @property
+    def entry_count(self) -> int:
+        """Finished entries that ``take_table`` would return."""
+        return self._n
+
+    # -- the open entry ----------------------------------------------------------------------
+
+    cdef inline void _new_entry(self, int64_t no) noexcept:
+        """``cur = Entry(no, 0)`` and fresh ``qlines`` / ``plan`` / ``use`` / ``set_ts``."""
+        cdef int k
+        self._open = True
+        self._c_line_start = no
+        self._c_admin = False
+        self._c_session = self._c_user = self._c_db = self._c_host = None
+        self._c_query = self._c_extra = None
+        for k in range(N_FLOATS):
+            self._c_f64_ok[k] = False
+        for k in range(N_INTS):
+            self._c_i64_ok[k] = False
+        if self._qlines:
+            self._qlines = []
+        if self._plan:
+            self._plan = []
+        self._use = None
+        self._has_set_ts = False
+        self._phase = 1
+
+    cdef int _set_int(self, int k, object value) except -1:
+        self._c_i64_ok[k] = _int64_of(value, &self._c_i64[k])
+        return 0
+
+    cdef int _setattr(self, str attr, object value) except -1:
+        """``setattr(cur, attr, value)`` for the attributes ``_parse_fields`` produces."""
+        if attr == "duration_ms":
+            self._c_f64[F_DURATION] = value
+            self._c_f64_ok[F_DURATION] = True
+        elif attr == "lock_ms":
+            self._c_f64[F_LOCK] = value
+            self._c_f64_ok[F_LOCK] = True
+        elif attr == "db":
+            self._c_db = value
+        elif attr == "session":
+            self._c_session = value
+        elif attr in _INT_ATTRS:
+            self._set_int(_INT_ATTRS.index(attr), value)
+        else:
+            raise AttributeError(f"the compiled slow-log parser does not know Entry.{attr}")
+        return 0
+
+    cdef int _update_extra(self, dict ex) except -1:
+        if self._c_extra is None:
+            self._c_extra = ex.copy()
+        else:
+            (<dict>self._c_extra).update(ex)
+        return 0
+
+    # -- the hot loop: MySQLSlowParser.feed, statement for statement -------------------------
+
+    def feed(self, list lines, first_line_no: int) -> None:
+        cdef Py_ssize_t nl = len(lines), idx, n, i, j, lim
+        cdef int64_t no, first = first_line_no
+        cdef int code
+        cdef Py_UCS4 c
+        cdef str line
+        cdef object u, m, f, ex
+        cdef Py_ssize_t g[6]
+        cdef const char* s
+        cdef int64_t iv
+        for idx in range(nl):
+            line = lines[idx]
+            no = first + idx
+            n = len(line)
+            c = line[0] if n else 0
+            if c != u"#":
+                if self._phase == 2:  # statement text, unless a server header interrupts it
+                    if (c != u"T" and not _ends_srv(line, n)) or not _is_server_header(line):
+                        self._qlines.append(line)
+                        continue
+                elif (
+                    c == u"S"
+                    and line.startswith(_SET_META)
+                    and (not self._open or not self._has_set_ts)
+                ):
+                    if not self._open:  # no headers (e.g. a log cut mid-entry): still an entry
+                        self._new_entry(no)
+                        self._rank = _QT
+                    if line[4] == u"t" and line[n - 1] == u";":  # the usual "SET timestamp=N;"
+                        self._set_timestamp(line, n)
+                    else:
+                        self._set_line(line)
+                    continue
+                elif (
+                    c == u"u"
+                    and line.startswith("use ")
+                    and (not self._open or self._use is None)
+                ):
+                    if not self._open:
+                        self._new_entry(no)
+                        self._rank = _QT
+                    self._use = _use_db(line)
+                    continue
+                elif (c != u"T" and not _ends_srv(line, n)) or not _is_server_header(line):
+                    if not self._open:
+                        reason = "text outside an entry" if line.strip() else "blank line"
+                        self.rejects.append(Reject(no, reason, line))
+                    else:  # the statement's first line
+                        self._phase = 2
+                        self._qlines.append(line)
+                    continue
+                # A server header: it ends any open entry and is counted as a reject.
+                if self._open:
+                    self._emit(no - 1)
+                    self._open = False
+                    self._phase = 0
+                self._last_use = None
+                self._last_time = None
+                self.rejects.append(Reject(no, "server header", line))
+                continue
+
+            # A "#" line: its header name is the text between "# " and the first ":".
+            i = -1
+            lim = n if n < 64 else 64
+            for j in range(2, lim):
+                if line[j] == u":":
+                    i = j
+                    break
+            code = _head_code(line, i) if i > 0 else _OTHER
+            if self._phase == 2:
+                if code > _ADMIN:  # not a header that starts an entry: a comment in the SQL
+                    self._qlines.append(line)
+                    continue
+                self._emit(no - 1)
+                self._open = False
+                self._phase = 0
+            if code <= _ADMIN:
+                if self._open and code <= self._rank:  # e.g. a second User@Host: a new entry
+                    self._emit(no - 1)
+                    self._open = False
+                if not self._open:
+                    self._new_entry(no)
+                if code == _UH:
+                    self._rank = _UH
+                    u = self._uhcache.get(line)
+                    if u is None or (<tuple>u)[3] is not None:
+                        self._user_host(line)
+                    else:
+                        self._c_user = (<tuple>u)[0]
+                        self._c_host = (<tuple>u)[1]
+                        if (<tuple>u)[2] is not None:
+                            self._c_session = (<tuple>u)[2]
+                elif code == _QT:
+                    self._rank = _QT
+                    if not (PyUnicode_IS_ASCII(line) and self._query_time_ascii(line, n)):
+                        self._query_time(line)
+                elif code == _THREAD:
+                    self._rank = _THREAD
+                    if PyUnicode_IS_ASCII(line):
+                        s = <const char*>PyUnicode_DATA(line)
+                        if _match_thread(s, n, g):
+                            self._thread(line[g[0]:g[1]], line[g[2]:g[3]], line[g[4]:g[5]])
+                        else:
+                            self._fields(line)
+                    else:
+                        m = _thread_match(line)
+                        if m is None:
+                            self._fields(line)
+                        else:
+                            self._thread(m[1], m[2], m[3])
+                elif code == _TIME:
+                    self._rank = self._time_line(line)
+                else:  # "# administrator command: Quit;" is the entry's statement, and its end
+                    q = line[2:].strip()
+                    self._c_admin = True
+                    self._c_query = q[:-1].rstrip() if q.endswith(";") else q
+                    self._emit(no)
+                    self._open = False
+                    self._phase = 0
+                continue
+            if not self._open:
+                if code == _OTHER:
+                    self.rejects.append(Reject(no, "comment outside an entry", line))
+                    continue
+                # Header fields with no entry start (e.g. a log cut mid-entry): open one.
+                self._new_entry(no)
+                self._rank = _QT
+            if code == _RA:
+                if PyUnicode_IS_ASCII(line):
+                    s = <const char*>PyUnicode_DATA(line)
+                    if _match_ra(s, n, g):
+                        if _plain_int(s, g[0], g[1], &iv):
+                            self._c_i64[I_ROWS_AFFECTED] = iv
+                            self._c_i64_ok[I_ROWS_AFFECTED] = True
+                        else:
+                            self._set_int(I_ROWS_AFFECTED, int(line[g[0]:g[1]]))
+                        if _plain_int(s, g[2], g[3], &iv):
+                            self._c_i64[I_BYTES_SENT] = iv
+                            self._c_i64_ok[I_BYTES_SENT] = True
+                        else:
+                            self._set_int(I_BYTES_SENT, int(line[g[2]:g[3]]))
+                        continue
+                else:
+                    m = _ra_match(line)
+                    if m is not None:
+                        self._set_int(I_ROWS_AFFECTED, int(m[1]))
+                        self._set_int(I_BYTES_SENT, int(m[2]))
+                        continue
+                code = _FIELDS
+            if code == _FIELDS and n >= 2 and line[1] == u"#":
+                code = _OTHER  # "## …": the MariaDB 10.0 explain block, below
+            if code <= _PLANF:  # _FIELDS or _PLANF (the only codes left below _EXPLAIN)
+                f = self._fcache.get(line)
+                if f is None:
+                    f = self._cache_fields(line)
+                if (<tuple>f)[0]:
+                    for attr, value in (<tuple>f)[0]:
+                        self._setattr(attr, value)
+                ex = (<tuple>f)[1]
+                if ex is not None:
+                    self._update_extra(ex)
+                if code == _PLANF:
+                    self._plan.append((<tuple>f)[2])
+            elif code == _EXPLAIN:
+                self._plan.append(line[i + 1 :].strip(" \r"))
+            elif n >= 2 and line[1] == u"#":  # MariaDB 10.0 "## <explain> … ## </explain>" block
+                text = line[2:].strip()
+                if text and text != "<explain>" and text != "</explain>":
+                    self._plan.append(text)
+            # Anything else ("#", "# No InnoDB statistics available …") is consumed as is.
+        self._last_no = first + nl - 1
+
+    def finish(self) -> None:
+        if self._open:
+            self._emit(self._last_no)
+        self._open = False
+        self._phase = 0
+        self._rank = -1
+        self._qlines, self._plan, self._use, self._has_set_ts = [], [], None, False
+
+    def settle(self, before_line: int) -> None:
+        """An entry in its statement (phase 2) begun before ``before_line`` is complete: only
+        more statement text could follow, and the server writes an entry in one go."""
+        if self._open and self._phase == 2 and self._c_line_start < before_line:
+            self.finish()
+
+    # -- per line helpers ----------------------------------------------------------------------
+
+    cdef int _set_timestamp(self, str line, Py_ssize_t n) except -1:
+        """``set_ts = float(line[14:-1])``, else ``_set_line`` (the Python parser's order)."""
+        cdef double v
+        if PyUnicode_IS_ASCII(line) and _plain_float(
+            <const char*>PyUnicode_DATA(line), 14, n - 1, &v
+        ):
+            self._set_ts = v
+            self._has_set_ts = True
+            return 0
+        try:
+            self._set_ts = float(line[14:-1])
+            self._has_set_ts = True
+        except ValueError:
+            self._set_line(line)
+        return 0
+
+    cdef int _thread(self, object session, object db, object qc_hit) except -1:
+        """A MariaDB ``# Thread_id: N  Schema: db  QC_hit: X`` line's three values."""
+        self._c_session = session
+        self._c_db = db
+        if self._c_extra is None:
+            self._c_extra = {"QC_hit": qc_hit}
+        else:
+            self._c_extra["QC_hit"] = qc_hit
+        return 0
+
+    cdef bint _query_time_ascii(self, str line, Py_ssize_t n) except -1:
+        """The ``line.split()`` fast path of an ASCII ``# Query_time:`` line, with the split
+        done in C. False (nothing done) when the line does not have the usual shape."""
+        cdef const char* s = <const char*>PyUnicode_DATA(line)
+        cdef Py_ssize_t a[10]
+        cdef Py_ssize_t b[10]
+        cdef Py_ssize_t pos = 0
+        cdef int nt = 0
+        cdef double d
+        cdef int64_t iv
+        while nt < 10:
+            pos = _skip_space(s, pos, n)
+            if pos >= n:
+                break
+            a[nt] = pos
+            pos = _skip_word(s, pos, n)
+            b[nt] = pos
+            nt += 1
+        if not (
+            nt >= 9
+            and _token_is(s, a[3], b[3], b"Lock_time:", 10)
+            and _token_is(s, a[5], b[5], b"Rows_sent:", 10)
+            and _token_is(s, a[7], b[7], b"Rows_examined:", 14)
+        ):
+            return False
+        try:
+            if _plain_float(s, a[2], b[2], &d):
+                self._c_f64[F_DURATION] = d * 1000.0
+            else:
+                self._c_f64[F_DURATION] = float(line[a[2]:b[2]]) * 1000.0
+            self._c_f64_ok[F_DURATION] = True
+            if _plain_float(s, a[4], b[4], &d):
+                self._c_f64[F_LOCK] = d * 1000.0
+            else:
+                self._c_f64[F_LOCK] = float(line[a[4]:b[4]]) * 1000.0
+            self._c_f64_ok[F_LOCK] = True
+            if _plain_int(s, a[6], b[6], &iv):
+                self._c_i64[I_ROWS_SENT] = iv
+                self._c_i64_ok[I_ROWS_SENT] = True
+            else:
+                self._set_int(I_ROWS_SENT, int(line[a[6]:b[6]]))
+            if _plain_int(s, a[8], b[8], &iv):
+                self._c_i64[I_ROWS_EXAMINED] = iv
+                self._c_i64_ok[I_ROWS_EXAMINED] = True
+            else:
+                self._set_int(I_ROWS_EXAMINED, int(line[a[8]:b[8]]))
+        except ValueError:
+            self._fields(line)
+        else:
+            if nt > 9:  # " ".join(p[9:]): the rest of the line, single-spaced
+                self._fields(" ".join(line[a[9]:].split()))
+        return True
+
+    cdef int _query_time(self, str line) except -1:
+        """The Python parser's ``# Query_time:`` code as is (non-ASCII or unusual lines)."""
+        p = line.split()
+        if (
+            len(p) >= 9
+            and p[3] == "Lock_time:"
+            and p[5] == "Rows_sent:"
+            and p[7] == "Rows_examined:"
+        ):
+            try:
+                self._c_f64[F_DURATION] = float(p[2]) * 1000.0
+                self._c_f64_ok[F_DURATION] = True
+                self._c_f64[F_LOCK] = float(p[4]) * 1000.0
+                self._c_f64_ok[F_LOCK] = True
+                self._set_int(I_ROWS_SENT, int(p[6]))
+                self._set_int(I_ROWS_EXAMINED, int(p[8]))
+            except ValueError:
+                self._fields(line)
+            else:
+                if len(p) > 9:
+                    self._fields(" ".join(p[9:]))
+        else:
+            self._fields(line)
+        return 0
+
+    # -- per entry / per distinct text helpers: MySQLSlowParser's, on the open entry -----------
+
+    cdef int _emit(self, int64_t end_no) except -1:
+        """Append the open entry to the columns (``MySQLSlowParser._emit`` + ``to_arrow``)."""
+        cdef Py_ssize_t k = self._n
+        cdef int f
+        cdef object ts
+        if k == self._cap:
+            self._grow()
+        self._line_start[k] = self._c_line_start
+        self._n_lines[k] = <int32_t>(end_no - self._c_line_start + 1)
+        if self._c_admin:
+            self._kind.add(_KIND_ADMIN, len(_KIND_ADMIN))
+        else:
+            self._kind.add(_KIND_QUERY, len(_KIND_QUERY))
+        if not self._qlines:
+            self._query.add_str(self._c_query)
+        elif not (len(self._qlines) == 1 and self._one_line_query(self._qlines[0])):
+            qlines = self._qlines
+            q = (qlines[0] if len(qlines) == 1 else "\n".join(qlines)).strip()
+            if q[-1:] == ";":
+                q = q[:-1].rstrip()
+            self._query.add_str(q or None)
+        self._planc.add_str("\n".join(self._plan) if self._plan else None)
+        db = self._c_db
+        if self._use is not None:
+            db = self._use
+            self._last_use = self._use
+        elif db is None:
+            db = self._last_use
+        elif not db:
+            db = None  # "Schema:" present but empty
+        self._db.add_str(db)
+        self._session.add_str(self._c_session)
+        self._user.add_str(self._c_user)
+        self._host.add_str(self._c_host)
+        self._add_extra(k)
+        if self._has_set_ts:
+            self._c_f64[F_TS] = self._set_ts
+            self._c_f64_ok[F_TS] = True
+        elif self._last_time is not None:
+            raw = self._last_time
+            tc = self._tcache
+            ts = tc.get(raw, -1.0)
+            if ts == -1.0:
+                if len(tc) >= _CACHE_MAX:
+                    tc.clear()
+                ts = tc[raw] = _time_to_epoch(raw)
+            self._c_f64_ok[F_TS] = ts is not None
+            if ts is not None:
+                self._c_f64[F_TS] = ts
+        for f in range(N_FLOATS):
+            self._f64[f][k] = self._c_f64[f] if self._c_f64_ok[f] else 0.0
+            self._f64_ok[f][k] = self._c_f64_ok[f]
+        for f in range(N_INTS):
+            self._i64[f][k] = self._c_i64[f] if self._c_i64_ok[f] else 0
+            self._i64_ok[f][k] = self._c_i64_ok[f]
+        self._n = k + 1
+        return 0
+
+    cdef bint _one_line_query(self, str line) except -1:
+        """The query of a one-line ASCII statement, stripped in C as ``_emit`` strips it
+        (``strip()``, then one ``;`` and ``rstrip()``), straight into the column. False for
+        other text: the caller runs the Python expressions."""
+        cdef const char* s
+        cdef Py_ssize_t a = 0, b = len(line)
+        if not PyUnicode_IS_ASCII(line):
+            return False
+        s = <const char*>PyUnicode_DATA(line)
+        while a < b and _space(s[a]):
+            a += 1
+        while b > a and _space(s[b - 1]):
+            b -= 1
+        if b > a and s[b - 1] == 59:  # ";"
+            b -= 1
+            while b > a and _space(s[b - 1]):
+                b -= 1
+        if b > a:
+            self._query.add(s + a, b - a)
+        else:
+            self._query.add_null()
+        return True
+
+    cdef int _add_extra(self, Py_ssize_t k) except -1:
+        """Row ``k``'s ``extra`` map: the dict's items in order; None (or empty) is NULL."""
+        d = self._c_extra
+        if d:
+            for key, value in (<dict>d).items():
+                self._keys.add_str(key)
+                self._items.add_str(value)
+        self._extra_ok[k] = bool(d)
+        self._extra_start[k + 1] = self._keys.n
+        return 0
+
+    cdef int _grow(self) except -1:
+        cdef Py_ssize_t cap = self._cap * 2 if self._cap else 4096
+        cdef int f
+        self._line_start = <int64_t*>_realloc(self._line_start, cap * 8)
+        self._n_lines = <int32_t*>_realloc(self._n_lines, cap * 4)
+        for f in range(N_FLOATS):
+            self._f64[f] = <double*>_realloc(self._f64[f], cap * 8)
+            self._f64_ok[f] = <uint8_t*>_realloc(self._f64_ok[f], cap)
+        for f in range(N_INTS):
+            self._i64[f] = <int64_t*>_realloc(self._i64[f], cap * 8)
+            self._i64_ok[f] = <uint8_t*>_realloc(self._i64_ok[f], cap)
+        self._extra_start = <int64_t*>_realloc(self._extra_start, (cap + 1) * 8)
+        self._extra_ok = <uint8_t*>_realloc(self._extra_ok, cap)
+        self._cap = cap
+        return 0
+
+    cdef object _cache_fields(self, str text):
+        """Parse ``text``'s pairs (and its plan text) and cache them by text."""
+        specials, extra = _parse_fields(text)
+        f = (specials, extra, text[2:].strip())
+        if len(text) <= _CACHE_LINE_MAX:
+            fc = self._fcache
+            if len(fc) >= _CACHE_MAX:
+                fc.clear()
+            fc[text] = f
+        return f
+
+    cdef int _fields(self, str text) except -1:
+        """Apply the ``Name: value`` pairs of ``text`` to the open entry (cached per text)."""
+        f = self._fcache.get(text)
+        if f is None:
+            f = self._cache_fields(text)
+        for attr, value in (<tuple>f)[0]:
+            self._setattr(attr, value)
+        ex = (<tuple>f)[1]
+        if ex is not None:
+            self._update_extra(ex)
+        return 0
+
+    cdef int _user_host(self, str line) except -1:
+        uc = self._uhcache
+        u = uc.get(line)
+        if u is None:
+            u = _parse_uh(line)
+            if len(uc) >= _CACHE_MAX:
+                uc.clear()
+            uc[line] = u
+        self._c_user, self._c_host = u[0], u[1]
+        if u[2] is not None:
+            self._c_session = u[2]
+        if u[3] is not None:
+            self._c_extra = {**(self._c_extra or {}), **u[3]}
+        return 0
+
+    cdef int _time_line(self, str line) except -1:
+        """Record a ``# Time:`` line; Percona may append ``# User@Host: …`` on the same line.
+        Returns the entry's new rank."""
+        rest = line[7:]
+        j = rest.find(" # ")
+        if j < 0:
+            self._last_time = rest.strip()
+            return _TIME
+        self._last_time = rest[:j].strip()
+        rank = _TIME
+        for seg in rest[j + 3 :].split(" # "):
+            seg = "# " + seg.strip()
+            if seg.startswith("# User@Host:"):
+                self._user_host(seg)
+                rank = max(rank, _UH)
+            else:
+                self._fields(seg)
+                rank = max(rank, _THREAD)
+        return rank
+
+    cdef int _set_line(self, str line) except -1:
+        """``SET [last_insert_id=N,][insert_id=N,]timestamp=N;`` → the timestamp; ids → extra."""
+        s = line.rstrip()
+        if s.endswith(";"):
+            s = s[:-1]
+        ts = None
+        for part in s[4:].split(","):
+            name, _, value = part.partition("=")
+            name = name.strip()
+            if name == "timestamp":
+                try:
+                    ts = float(value)
+                except ValueError:
+                    pass
+            elif name:
+                if self._c_extra is None:
+                    self._c_extra = {}
+                self._c_extra[name] = value.strip()
+        self._has_set_ts = ts is not None
+        if ts is not None:
+            self._set_ts = ts
+        return 0
+
+    # -- the columns ---------------------------------------------------------------------------
+
+    def take_table(self, first_entry_no: int) -> pa.Table:
+        """The finished entries as ``writer.to_arrow`` would build them from the Python parser's
+        entries (same columns, types, nulls and ``extra`` key order), numbered from
+        ``first_entry_no``; the columns start empty again.
+
+        Like ``pa.array`` in ``to_arrow``, text beyond what int32 offsets can address (2 GiB in
+        one column) continues in another chunk: the rows are cut into tables whose every string
+        column fits, and those are concatenated."""
+        cdef Py_ssize_t n = self._n, start = 0, k
+        cdef list cuts = [0]
+        if self._too_big(0, n):
+            for k in range(1, n + 1):
+                if k - 1 > start and self._too_big(start, k):
+                    cuts.append(k - 1)
+                    start = k - 1
+        cuts.append(n)
+        tables = [
+            self._table(cuts[k], cuts[k + 1], first_entry_no + cuts[k])
+            for k in range(len(cuts) - 1)
+        ]
+        self._n = 0
+        for col in self._texts():
+            (<_Text>col).clear()
+        self._keys.clear()
+        self._items.clear()
+        return tables[0] if len(tables) == 1 else pa.concat_tables(tables)
+
+    cdef tuple _texts(self):
+        return (
+            self._kind, self._session, self._user, self._db, self._host, self._query, self._planc
+        )
+
+    cdef bint _too_big(self, Py_ssize_t a, Py_ssize_t b) except -1:
+        """Whether some string column's text in rows ``a:b`` exceeds one chunk."""
+        cdef int64_t e0 = self._extra_start[a], e1 = self._extra_start[b]
+        for col in self._texts():
+            if (<_Text>col).bytes(a, b) > self._text_limit:
+                return True
+        return (
+            self._keys.bytes(e0, e1) > self._text_limit
+            or self._items.bytes(e0, e1) > self._text_limit
+        )
+
+    cdef object _table(self, Py_ssize_t a, Py_ssize_t b, int64_t first):
+        """Rows ``a:b`` as a table, numbered from ``first``."""
+        cdef Py_ssize_t n = b - a, k
+        cdef int64_t* numbers
+        nbuf = _new_buffer(n * 8, <char**>&numbers, False)
+        for k in range(n):
+            numbers[k] = first + k
+        mine = {
+            "line_start": _fixed_array(_I64, <char*>self._line_start, 8, NULL, a, b),
+            "n_lines": _fixed_array(pa.int32(), <char*>self._n_lines, 4, NULL, a, b),
+            "kind": self._kind.array(a, b),
+            "session": self._session.array(a, b),
+            "user": self._user.array(a, b),
+            "db": self._db.array(a, b),
+            "host": self._host.array(a, b),
+            "query": self._query.array(a, b),
+            "plan": self._planc.array(a, b),
+        }
+        for k in range(N_FLOATS):
+            mine[_FLOAT_ATTRS[k]] = _fixed_array(
+                pa.float64(), <char*>self._f64[k], 8, self._f64_ok[k], a, b
+            )
+        for k in range(N_INTS):
+            mine[_INT_ATTRS[k]] = _fixed_array(_I64, <char*>self._i64[k], 8, self._i64_ok[k], a, b)
+        arrays = {"entry_no": pa.Array.from_buffers(_I64, n, [None, nbuf], null_count=0)}
+        for attr, col, typ in _COLUMNS:
+            # The attributes this parser never sets (PostgreSQL ones) are all NULL.
+            array = mine.get(attr)
+            arrays[col] = pa.nulls(n, typ) if array is None else array
+        arrays["extra"] = self._extra_array(a, b)
+        return pa.table(arrays)
+
+    cdef object _extra_array(self, Py_ssize_t a, Py_ssize_t b):
+        """Rows ``a:b`` of the ``extra`` MAP column."""
+        cdef Py_ssize_t n = b - a, k
+        cdef int64_t e0 = self._extra_start[a], e1 = self._extra_start[b]
+        cdef int32_t* offsets
+        obuf = _new_buffer((n + 1) * 4, <char**>&offsets, False)
+        for k in range(n + 1):
+            offsets[k] = <int32_t>(self._extra_start[a + k] - e0)
+        entries = pa.StructArray.from_arrays(
+            [self._keys.array(e0, e1), self._items.array(e0, e1)],
+            fields=[_EXTRA_TYPE.key_field, _EXTRA_TYPE.item_field],
+        )
+        return pa.Array.from_buffers(
+            _EXTRA_TYPE,
+            n,
+            [_bitmap(self._extra_ok + a, n), obuf],
+            null_count=_nulls(self._extra_ok + a, n),
+            children=[entries],
+        )
