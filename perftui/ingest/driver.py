@@ -24,14 +24,23 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import duckdb
+import pyarrow as pa
 
 from perftui.ingest import formats
 from perftui.ingest.formats import Format, ParseOptions
-from perftui.ingest.records import Entry, Reject
-from perftui.ingest.sources import OpenSource, SourceError, line_batches, open_source, sample_lines
+from perftui.ingest.records import ColumnarParser, Entry, Parser, Reject
+from perftui.ingest.sources import (
+    BATCH_BYTES,
+    OpenSource,
+    SourceError,
+    line_batches,
+    open_source,
+    sample_lines,
+)
 from perftui.store import writer
 
-FLUSH_ENTRIES = 25000
+FLUSH_ENTRIES = 122_880  # entries per batch stored: one DuckDB row group (see _WholeBatches)
+LINE_BATCH_BYTES = BATCH_BYTES  # bytes of log read and parsed at a time
 
 DIALECT = {
     "postgres-stderr": "postgres",
@@ -151,7 +160,7 @@ def _ingest(
             options = ParseOptions(prefix=options.prefix or prefix)
     fmt = _choose_format(src.path, sample, log_format)
     try:
-        parser = fmt.make(sample, options)
+        parser = (fmt.make_fast or fmt.make)(sample, options)
     except ValueError as exc:
         raise IngestError(f"{src.path}: {exc}") from None
     dialect = DIALECT.get(fmt.name, "postgres")
@@ -174,57 +183,34 @@ def _ingest(
     result = IngestResult(
         src.path, fmt.name, source_id, status=status, interrupted=interrupted, first_line=first_line
     )
-    entry_no = writer.next_entry_no(con, source_id)
-    pending: list[Entry] = []
-    rejects: list[Reject] = []
-    end_offset = start_offset
-    lines_seen = 0
-
+    produced = _produce(
+        src,
+        parser,
+        fmt.name,
+        start_offset,
+        first_line,
+        writer.next_entry_no(con, source_id),
+        source_id,
+    )
+    end_offset, lines_seen = start_offset, 0
     background = writer.BackgroundWriter(con, source_id, dialect)
-
-    def flush() -> None:
-        nonlocal entry_no
-        if pending:
-            pending.sort(key=_line_start)
-            background.put_entries(writer.to_arrow(pending, entry_no))
-            entry_no += len(pending)
-            result.entries += len(pending)
-            pending.clear()
-        if rejects:
-            background.put_rejects(writer.rejects_table(source_id, rejects))
-            for r in rejects:
-                result.reject_reasons[r.reason] = result.reject_reasons.get(r.reason, 0) + 1
-            result.reject_lines += len(rejects)
-            rejects.clear()
-
     try:
         with _gc_paused():
-            for batch in line_batches(src, start_offset, first_line):
-                _guarded(
-                    src.path,
-                    fmt.name,
-                    batch.first_line_no,
-                    parser.feed,
-                    batch.lines,
-                    batch.first_line_no,
-                )
-                lines_seen += len(batch.lines)
-                end_offset = batch.end_offset
-                pending.extend(parser.entries)
-                parser.entries.clear()
-                rejects.extend(parser.rejects)
-                parser.rejects.clear()
-                if len(pending) >= FLUSH_ENTRIES or len(rejects) >= FLUSH_ENTRIES:
-                    flush()
-                if on_progress is not None:
-                    on_progress(end_offset)
-            _guarded(src.path, fmt.name, first_line + lines_seen, parser.finish)
-            pending.extend(parser.entries)
-            rejects.extend(parser.rejects)
-            parser.entries.clear()
-            parser.rejects.clear()
-            flush()
+            for item in produced:
+                if isinstance(item, _Entries):
+                    background.put_entries(item.table)
+                    result.entries += item.table.num_rows
+                elif isinstance(item, _Rejects):
+                    background.put_rejects(item.table)
+                    result.reject_lines += item.table.num_rows
+                    for reason, n in item.reasons.items():
+                        result.reject_reasons[reason] = result.reject_reasons.get(reason, 0) + n
+                else:
+                    end_offset, lines_seen = item.end_offset, item.lines
+                    if on_progress is not None:
+                        on_progress(end_offset)
     finally:
+        produced.close()
         background.close()
     result.lines = lines_seen
     if status == "appended" and lines_seen == 0 and not interrupted:
@@ -237,6 +223,122 @@ def _ingest(
         inode=src.inode,
     )
     return result
+
+
+# -- parsing: the log as Arrow batches ------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Entries:
+    table: pa.Table
+
+
+@dataclass(frozen=True, slots=True)
+class _Rejects:
+    table: pa.Table
+    reasons: dict[str, int]
+
+
+@dataclass(frozen=True, slots=True)
+class _Progress:
+    end_offset: int  # decompressed bytes consumed, including what earlier ingests read
+    lines: int  # lines read by this run so far
+
+
+_Produced = _Entries | _Rejects | _Progress
+
+
+def _produce(
+    src: OpenSource,
+    parser: Parser | ColumnarParser,
+    fmt: str,
+    start_offset: int,
+    first_line: int,
+    first_entry_no: int,
+    source_id: int,
+) -> Iterator[_Produced]:
+    """Feed ``src`` from ``start_offset`` to ``parser``; yield its entries in Arrow batches of
+    exactly ``FLUSH_ENTRIES`` rows (the last one shorter), its rejects, and progress after every
+    line batch."""
+    pending: list[Entry] = []
+    rejects: list[Reject] = []
+    lines_seen = 0
+    # A compiled parser builds its Arrow batch itself (no Entry objects); the others hand over
+    # Entry lists that are converted here.
+    take_table: Callable[[int], pa.Table] | None = getattr(parser, "take_table", None)
+    batches = _WholeBatches(FLUSH_ENTRIES, first_entry_no)
+
+    def drain() -> None:
+        if take_table is None:
+            pending.extend(parser.entries)
+            parser.entries.clear()
+        rejects.extend(parser.rejects)
+        parser.rejects.clear()
+
+    def flush(final: bool) -> Iterator[_Produced]:
+        if take_table is not None:
+            if parser.entry_count:
+                batches.add(take_table(batches.next_entry_no))
+        elif pending:
+            pending.sort(key=_line_start)
+            batches.add(writer.to_arrow(pending, batches.next_entry_no))
+            pending.clear()
+        for table in batches.take(final):
+            yield _Entries(table)
+        if rejects:
+            reasons: dict[str, int] = {}
+            for r in rejects:
+                reasons[r.reason] = reasons.get(r.reason, 0) + 1
+            yield _Rejects(writer.rejects_table(source_id, rejects), reasons)
+            rejects.clear()
+
+    end_offset = start_offset
+    for batch in line_batches(src, start_offset, first_line, LINE_BATCH_BYTES):
+        _guarded(src.path, fmt, batch.first_line_no, parser.feed, batch.lines, batch.first_line_no)
+        lines_seen += len(batch.lines)
+        end_offset = batch.end_offset
+        drain()
+        waiting = parser.entry_count if take_table is not None else len(pending)
+        if waiting + batches.held >= FLUSH_ENTRIES or len(rejects) >= FLUSH_ENTRIES:
+            yield from flush(final=False)
+        yield _Progress(end_offset, lines_seen)
+    _guarded(src.path, fmt, first_line + lines_seen, parser.finish)
+    drain()
+    yield from flush(final=True)
+    yield _Progress(end_offset, lines_seen)
+
+
+class _WholeBatches:
+    """Cuts entry tables into batches of exactly ``size`` rows, holding back the remainder.
+
+    ``FLUSH_ENTRIES`` is DuckDB's row group size: an insert of whole row groups is written
+    straight to the database file, one of fewer rows goes through the write-ahead log first and
+    is written again at the next checkpoint. Measured on 300 k MariaDB entries: stored in
+    batches of 25,000 rows 3.3 s, of 122,880 rows 1.5 s.
+    """
+
+    def __init__(self, size: int, first_entry_no: int) -> None:
+        self.size = size
+        self.next_entry_no = first_entry_no  # of the next entry added
+        self._held: list[pa.Table] = []
+        self.held = 0  # rows held back
+
+    def add(self, table: pa.Table) -> None:
+        self._held.append(table)
+        self.held += table.num_rows
+        self.next_entry_no += table.num_rows
+
+    def take(self, final: bool) -> Iterator[pa.Table]:
+        """The held rows in whole batches (and the rest too when ``final``)."""
+        if not self.held or (self.held < self.size and not final):
+            return
+        table = pa.concat_tables(self._held) if len(self._held) > 1 else self._held[0]
+        whole = table.num_rows if final else table.num_rows - table.num_rows % self.size
+        for start in range(0, whole, self.size):
+            yield table.slice(start, min(self.size, whole - start))
+        rest = table.slice(whole)
+        self._held = [rest] if rest.num_rows else []
+        self.held = rest.num_rows
 
 
 @contextmanager

@@ -7,7 +7,6 @@ batches and the failure lands after some of them are stored, as on a multi-GB lo
 
 from __future__ import annotations
 
-import functools
 import signal
 import subprocess
 import sys
@@ -29,32 +28,31 @@ LOGS = ("postgresql.log", "mariadb-slow.log")  # the MariaDB log has rejected li
 # ``perftui ARGS`` with the small batches, killed (SIGKILL: no cleanup at all) right after its
 # Nth batch of entries is stored.
 KILLED_AFTER = f"""
-import functools, os, signal, sys
+import os, signal, sys
 from perftui import cli
 from perftui.ingest import driver
 from perftui.store import writer
 
+kill_after = int(sys.argv.pop(1))
 driver.FLUSH_ENTRIES = {FLUSH_ENTRIES}
-driver.line_batches = functools.partial(driver.line_batches, batch_bytes={BATCH_BYTES})
+driver.LINE_BATCH_BYTES = {BATCH_BYTES}
 store_batch, stored = writer.store_batch, []
 
 def store_then_die(*args, **kwargs):
     store_batch(*args, **kwargs)
     stored.append(1)
-    if len(stored) == int(sys.argv[1]):
+    if len(stored) == kill_after:
         os.kill(os.getpid(), signal.SIGKILL)
 
 writer.store_batch = store_then_die
-sys.exit(cli.main(sys.argv[2:]))
+sys.exit(cli.main(sys.argv[1:]))
 """
 
 
 @pytest.fixture(autouse=True)
 def small_batches(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(driver, "FLUSH_ENTRIES", FLUSH_ENTRIES)
-    monkeypatch.setattr(
-        driver, "line_batches", functools.partial(driver.line_batches, batch_bytes=BATCH_BYTES)
-    )
+    monkeypatch.setattr(driver, "LINE_BATCH_BYTES", BATCH_BYTES)
 
 
 def snapshot(db: Path) -> dict[str, list]:

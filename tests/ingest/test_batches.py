@@ -1,0 +1,61 @@
+"""Entries reach the store in batches of exactly ``FLUSH_ENTRIES`` rows (DuckDB writes whole row
+groups straight to the file); cutting them there must not lose or repeat an entry, and entry
+numbers stay 0..n-1 (PostgreSQL entries finish out of line order when sessions interleave; they
+are sorted by first line within what is handed over together, so numbers may differ from a
+single batch's)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+
+from perftui.ingest import driver
+from perftui.store import schema, writer
+from tests.conftest import sample
+from tests.ingest.test_interrupted import snapshot
+
+LOGS = ("postgresql.log", "postgresql.csv", "mariadb-slow.log")
+
+
+def ingest(db: Path, log: Path, flush: int, line_bytes: int, monkeypatch: pytest.MonkeyPatch):
+    """Ingest ``log``; the row counts of the batches the store received."""
+    sizes: list[int] = []
+    store_batch = writer.store_batch
+
+    def counting(con, source_id: int, table: pa.Table, dialect: str) -> None:
+        sizes.append(table.num_rows)
+        store_batch(con, source_id, table, dialect)
+
+    with monkeypatch.context() as patch, schema.connect(db) as con:
+        patch.setattr(driver, "FLUSH_ENTRIES", flush)
+        patch.setattr(driver, "LINE_BATCH_BYTES", line_bytes)
+        patch.setattr(writer, "store_batch", counting)
+        driver.ingest_path(con, str(log))
+    return sizes
+
+
+@pytest.mark.parametrize("name", LOGS)
+@pytest.mark.parametrize("pure_python", [False, True])
+def test_batches_are_whole_and_store_what_one_batch_stores(
+    name: str, pure_python: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if pure_python:
+        monkeypatch.setenv("PERFTUI_PURE_PYTHON", "1")
+    log = sample(name)
+    one, cut = tmp_path / "one.duckdb", tmp_path / "cut.duckdb"
+    assert len(ingest(one, log, 10**9, 1 << 30, monkeypatch)) == 1
+    # Line batches of 3 KiB hand over a few dozen entries at a time, never a multiple of 37.
+    sizes = ingest(cut, log, 37, 3 * 1024, monkeypatch)
+    assert len(sizes) > 3
+    assert all(n == 37 for n in sizes[:-1]) and 0 < sizes[-1] <= 37
+    expected, got = snapshot(one), snapshot(cut)
+    assert by_line(got.pop("entries")) == by_line(expected.pop("entries"))
+    assert got == expected
+
+
+def by_line(entries: list[tuple]) -> list[tuple]:
+    """Entries in line order without their number, once the numbers are checked to be 0..n-1."""
+    assert sorted(e[1] for e in entries) == list(range(len(entries)))
+    return sorted((e[:1] + e[2:] for e in entries), key=lambda e: e[1])
