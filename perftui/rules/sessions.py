@@ -45,13 +45,14 @@ SINGLE_ROW_WRITE_RE = r"^(insert|replace|update|delete)\b"
 def connections_cte(workload: Workload) -> tuple[str, list]:
     """``conn`` for ``WITH …`` (see ``_connections_sql``), computed once per workload.
 
-    Three rules read it; the window functions over every entry are the costly part, so the
-    first caller materialises them into a temp table and the others read that.
+    Three rules read it; the window and the ASOF join over every entry are the costly part, so
+    the first caller materialises them into a temp table and the others read that.
     """
     table = workload.shared.get("connections_table")
     if table is None:
         table = "_perftui_connections"
-        sql, params = _connections_sql(workload.window)
+        numbered = _has_connection_events(workload.con, workload.window)
+        sql, params = _connections_sql(workload.window, numbered=numbered)
         workload.con.execute(
             f"CREATE OR REPLACE TEMP TABLE {table} AS WITH {sql} SELECT * FROM conn", params
         )
@@ -59,7 +60,20 @@ def connections_cte(workload: Workload) -> tuple[str, list]:
     return f"conn AS (SELECT * FROM {table})", []
 
 
-def _connections_sql(window: Window) -> tuple[str, list]:
+def _has_connection_events(con: duckdb.DuckDBPyConnection, window: Window) -> bool:
+    """Whether any entry can open or close a connection. A MySQL slow log has none (only
+    queries): then every entry is in connection 0 and numbering (a sort of every entry, 7 s on
+    3.4 M) is skipped."""
+    wsql, params = window.where("e")
+    row = con.execute(
+        "SELECT EXISTS (SELECT 1 FROM entries e"
+        f" WHERE e.kind IN ('connect', 'disconnect', 'admin') {wsql})",
+        params,
+    ).fetchone()
+    return bool(row[0])
+
+
+def _connections_sql(window: Window, *, numbered: bool = True) -> tuple[str, list]:
     """CTEs for ``WITH …`` ending in ``conn``: entries tagged with their connection.
 
     ``conn_no`` numbers the connections within ``(source_id, session)``: a PostgreSQL pid or a
@@ -67,15 +81,26 @@ def _connections_sql(window: Window) -> tuple[str, list]:
     connection starts at a connect entry (received + authorized count once) and after a
     disconnect or a MySQL ``administrator command: Quit``. The number comes from an ASOF join
     to the numbered starts rather than a running ``sum() OVER``: on 3.4 M entries in 54 sessions
-    that window took 7.6 s, the join 2.2 s. Columns: source_id, session, conn_no,
-    line_start, kind, ts, duration_ms, class_id, is_insert, values_rows, rows_affected,
-    is_control (transaction control / session setup), tx_event ('begin', 'end', 'ac_off',
-    'ac_on' or NULL), is_end.
+    that window took 7.6 s, the join 2.2 s. Without ``numbered`` (no connection events) every
+    row is in connection 0. Columns: source_id, session, conn_no, line_start, kind, ts,
+    duration_ms, class_id, is_insert, values_rows, rows_affected, is_control (transaction
+    control / session setup), tx_event ('begin', 'end', 'ac_off', 'ac_on' or NULL), is_end.
     """
     wsql, wparams = window.where("e")
-    is_end = "(e.kind = 'disconnect' OR (e.kind = 'admin' AND lower(e.query) LIKE '%quit%'))"
+    is_end = (
+        "CASE e.kind WHEN 'disconnect' THEN true"
+        " WHEN 'admin' THEN lower(e.query) LIKE '%quit%' ELSE false END"
+    )
+    lags = (
+        f", lag(e.kind) OVER w AS prev_kind, lag({is_end}) OVER w AS prev_end" if numbered else ""
+    )
+    window_clause = (
+        "WINDOW w AS (PARTITION BY e.source_id, e.session ORDER BY e.line_start)"
+        if numbered
+        else ""
+    )
     # Statement kinds are properties of a class: match the regexes once per class (thousands),
-    # not once per entry (millions).
+    # not once per entry (millions). CASE reads lower(query) of admin entries only.
     sql = f"""
     class_kinds AS (
         SELECT class_id, regexp_matches(fingerprint, ?) AS control,
@@ -94,13 +119,13 @@ def _connections_sql(window: Window) -> tuple[str, list]:
                     WHEN c.tx <> 'autocommit' THEN c.tx
                     WHEN regexp_matches(e.query, ?) THEN 'ac_off'
                     ELSE 'ac_on' END AS tx_event,
-               {is_end} AS is_end,
-               lag(e.kind) OVER w AS prev_kind,
-               lag({is_end}) OVER w AS prev_end
+               {is_end} AS is_end{lags}
         FROM entries e LEFT JOIN class_kinds c ON c.class_id = e.class_id
         WHERE e.kind IN ('query', 'connect', 'disconnect', 'admin') {wsql}
-        WINDOW w AS (PARTITION BY e.source_id, e.session ORDER BY e.line_start)
-    ),
+        {window_clause}
+    ),"""
+    if numbered:
+        sql += """
     starts AS (  -- the few rows that open a connection, numbered
         SELECT source_id, session, line_start,
                row_number() OVER (PARTITION BY source_id, session ORDER BY line_start)
@@ -114,6 +139,9 @@ def _connections_sql(window: Window) -> tuple[str, list]:
           ON ev.source_id = s.source_id AND ev.session IS NOT DISTINCT FROM s.session
          AND ev.line_start >= s.line_start
     )"""
+    else:
+        sql += """
+    conn AS (SELECT *, 0::BIGINT AS conn_no FROM ev)"""
     return sql, [CONTROL_RE, TX_BEGIN_RE, TX_END_RE, AUTOCOMMIT_OFF_RE, *wparams]
 
 

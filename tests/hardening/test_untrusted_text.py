@@ -403,6 +403,7 @@ REVIEWED_SQL_SITES: dict[tuple[str, str], str] = {
     ("rules/n_plus_one.py", "_pairs"): "connections CTE built in code, parameters",
     ("rules/row_by_row_write.py", "_classes"): "connections CTE built in code, parameters",
     ("rules/sessions.py", "connections_cte"): "temp table name constant",
+    ("rules/sessions.py", "_has_connection_events"): "window clause from Window.where (parameters)",
     ("rules/unbounded_result.py", "detect"): "window clause from Window.where (parameters)",
     ("store/queries.py", "class_stats"): "ORDER BY from a fixed mapping; window as parameters",
     ("store/queries.py", "totals"): "window clause from Window.where (parameters)",
