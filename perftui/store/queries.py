@@ -143,12 +143,13 @@ def class_stats(
             WHERE e.kind = 'query' AND e.class_id IS NOT NULL {wsql}{class_filter}
         ),
         agg AS (
-            SELECT class_id, count(*) AS cnt, coalesce(sum(duration_ms), 0) AS total_ms,
+            SELECT class_id, count(*) AS cnt,
+                   round(coalesce(fsum(duration_ms), 0), 3) AS total_ms,
                    min(duration_ms) AS mn, max(duration_ms) AS mx, avg(duration_ms) AS mean,
                    quantile_cont(duration_ms, 0.5) AS p50,
                    quantile_cont(duration_ms, 0.95) AS p95,
                    quantile_cont(duration_ms, 0.99) AS p99,
-                   stddev_pop(duration_ms) AS sd, sum(lock_ms) AS lock_ms,
+                   stddev_pop(duration_ms) AS sd, round(fsum(lock_ms), 3) AS lock_ms,
                    sum(rows_sent) AS rows_sent, sum(rows_examined) AS rows_examined,
                    sum(rows_affected) AS rows_affected, min(ts) AS first_seen,
                    max(ts) AS last_seen,
@@ -219,7 +220,8 @@ def totals(con: duckdb.DuckDBPyConnection, window: Window | None = None) -> Tota
     r = con.execute(
         f"""SELECT count(*), count(*) FILTER (WHERE kind = 'query'),
                    count(DISTINCT class_id) FILTER (WHERE kind = 'query'),
-                   coalesce(sum(duration_ms) FILTER (WHERE kind = 'query'), 0), min(ts), max(ts)
+                   round(coalesce(fsum(duration_ms) FILTER (WHERE kind = 'query'), 0), 3),
+                   min(ts), max(ts)
             FROM entries e WHERE true {wsql}""",
         params,
     ).fetchone()
