@@ -40,6 +40,10 @@ from perftui.ingest.sources import (
 from perftui.store import writer
 
 FLUSH_ENTRIES = 122_880  # entries per batch stored: one DuckDB row group (see _WholeBatches)
+# Entries (and rejects) converted to Arrow at a time. Converting Entry objects walks them once
+# per column, which stays in the CPU caches for 25 k of them: to_arrow of 245 k PostgreSQL
+# entries took 0.36 s of CPU in groups of 25 k and 0.44 s in groups of 122,880.
+CONVERT_ENTRIES = 25_000
 LINE_BATCH_BYTES = BATCH_BYTES  # bytes of log read and parsed at a time
 
 DIALECT = {
@@ -275,7 +279,7 @@ def _produce(
         rejects.extend(parser.rejects)
         parser.rejects.clear()
 
-    def flush(final: bool) -> Iterator[_Produced]:
+    def convert() -> None:
         if take_table is not None:
             if parser.entry_count:
                 batches.add(take_table(batches.next_entry_no))
@@ -283,6 +287,8 @@ def _produce(
             pending.sort(key=_line_start)
             batches.add(writer.to_arrow(pending, batches.next_entry_no))
             pending.clear()
+
+    def flush(final: bool) -> Iterator[_Produced]:
         for table in batches.take(final):
             yield _Entries(table)
         if rejects:
@@ -298,12 +304,14 @@ def _produce(
         lines_seen += len(batch.lines)
         end_offset = batch.end_offset
         drain()
-        waiting = parser.entry_count if take_table is not None else len(pending)
-        if waiting + batches.held >= FLUSH_ENTRIES or len(rejects) >= FLUSH_ENTRIES:
+        if (parser.entry_count if take_table is not None else len(pending)) >= CONVERT_ENTRIES:
+            convert()
+        if batches.held >= FLUSH_ENTRIES or len(rejects) >= CONVERT_ENTRIES:
             yield from flush(final=False)
         yield _Progress(end_offset, lines_seen)
     _guarded(src.path, fmt, first_line + lines_seen, parser.finish)
     drain()
+    convert()
     yield from flush(final=True)
     yield _Progress(end_offset, lines_seen)
 

@@ -20,7 +20,7 @@ LOGS = ("postgresql.log", "postgresql.csv", "mariadb-slow.log")
 
 
 def ingest(db: Path, log: Path, flush: int, line_bytes: int, monkeypatch: pytest.MonkeyPatch):
-    """Ingest ``log``; the row counts of the batches the store received."""
+    """Ingest ``log``, converting every 10 entries; the row counts of the batches stored."""
     sizes: list[int] = []
     store_batch = writer.store_batch
 
@@ -30,6 +30,7 @@ def ingest(db: Path, log: Path, flush: int, line_bytes: int, monkeypatch: pytest
 
     with monkeypatch.context() as patch, schema.connect(db) as con:
         patch.setattr(driver, "FLUSH_ENTRIES", flush)
+        patch.setattr(driver, "CONVERT_ENTRIES", 10)
         patch.setattr(driver, "LINE_BATCH_BYTES", line_bytes)
         patch.setattr(writer, "store_batch", counting)
         driver.ingest_path(con, str(log))

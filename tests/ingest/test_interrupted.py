@@ -34,7 +34,7 @@ from perftui.ingest import driver
 from perftui.store import writer
 
 kill_after = int(sys.argv.pop(1))
-driver.FLUSH_ENTRIES = {FLUSH_ENTRIES}
+driver.FLUSH_ENTRIES = driver.CONVERT_ENTRIES = {FLUSH_ENTRIES}
 driver.LINE_BATCH_BYTES = {BATCH_BYTES}
 store_batch, stored = writer.store_batch, []
 
@@ -52,6 +52,7 @@ sys.exit(cli.main(sys.argv[1:]))
 @pytest.fixture(autouse=True)
 def small_batches(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(driver, "FLUSH_ENTRIES", FLUSH_ENTRIES)
+    monkeypatch.setattr(driver, "CONVERT_ENTRIES", FLUSH_ENTRIES)
     monkeypatch.setattr(driver, "LINE_BATCH_BYTES", BATCH_BYTES)
 
 
