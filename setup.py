@@ -1,8 +1,9 @@
-"""Builds the optional compiled slow-log parser; everything else is in pyproject.toml.
+"""Builds the optional compiled parsers; everything else is in pyproject.toml.
 
-The extension only speeds up batch ingest of MySQL/MariaDB slow logs, so it is optional: with no
-C compiler (or no Cython) the install goes on without it and perftui uses the pure-Python parser
-(``perftui.ingest.mysql_slow.make_fast`` checks at run time).
+The extensions only speed up batch ingest of MySQL/MariaDB slow logs and PostgreSQL stderr logs,
+so they are optional: with no C compiler (or no Cython) the install goes on without them and
+perftui uses the pure-Python parsers (``make_fast`` in ``perftui.ingest.mysql_slow`` and
+``perftui.ingest.postgres_stderr`` checks at run time).
 """
 
 from setuptools import Extension, setup
@@ -13,7 +14,12 @@ except ImportError:  # a --no-build-isolation install without Cython: pure Pytho
     ext_modules = []
 else:
     ext_modules = cythonize(
-        [Extension("perftui.ingest._mysql_slow_fast", ["perftui/ingest/_mysql_slow_fast.pyx"])],
+        [
+            Extension("perftui.ingest._mysql_slow_fast", ["perftui/ingest/_mysql_slow_fast.pyx"]),
+            Extension(
+                "perftui.ingest._postgres_stderr_fast", ["perftui/ingest/_postgres_stderr_fast.pyx"]
+            ),
+        ],
         compiler_directives={"language_level": "3"},
     )
     for ext in ext_modules:

@@ -50,6 +50,7 @@ def _formats() -> tuple[Format, ...]:
             "PostgreSQL stderr log (any log_line_prefix)",
             postgres_stderr.sniff,
             postgres_stderr.make,
+            make_fast=postgres_stderr.make_fast,
         ),
         Format("postgres-csv", "PostgreSQL csvlog", postgres_csv.sniff, postgres_csv.make),
         Format("postgres-json", "PostgreSQL 15+ jsonlog", postgres_json.sniff, postgres_json.make),

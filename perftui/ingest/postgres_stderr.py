@@ -27,11 +27,18 @@ Decisions worth knowing:
   emitted), which bounds memory and keeps ``pending_line`` moving on logs without
   ``log_disconnections``. DETAIL lines arriving later than that become MESSAGE entries.
 * Messages must be in English (``lc_messages = 'C'``), as for pgBadger.
+
+Batch ingest uses a compiled twin of the stderr parser (``_postgres_stderr_fast.pyx``, via
+``make_fast``): a port of ``PostgresStderrParser.feed`` / ``close`` that writes Arrow columns and
+runs this module's ``Folder`` for every message but the plain ``duration: … statement:`` one. A
+change to the stderr parser here must be made there too; ``tests/ingest/
+test_postgres_stderr_fast.py`` fails until both agree.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import Callable
 from operator import itemgetter
@@ -53,6 +60,7 @@ from perftui.ingest.records import (
     ERROR,
     MESSAGE,
     QUERY,
+    ColumnarParser,
     Entry,
     Reject,
 )
@@ -743,6 +751,29 @@ def sniff(lines: list[str]) -> float:
 def make(sample: list[str], options: ParseOptions) -> PostgresStderrParser:
     """Parser for the user's ``--prefix``, else for the detected prefix; ValueError if the
     chosen prefix matches none of the sample lines."""
+    return PostgresStderrParser(_chosen_prefix(sample, options))
+
+
+def make_fast(sample: list[str], options: ParseOptions) -> PostgresStderrParser | ColumnarParser:
+    """The parser for batch ingest (``Format.make_fast``): the compiled
+    ``FastPostgresStderrParser``, which hands over Arrow tables (``take_table``) instead of
+    ``entries``, when it was built and ``PERFTUI_PURE_PYTHON`` is not set; else the Python one.
+    Same prefix choice and errors as ``make``, which stays pure Python because the tailer and
+    the tests read ``entries``.
+    """
+    prefix = _chosen_prefix(sample, options)
+    if not os.environ.get("PERFTUI_PURE_PYTHON"):
+        try:
+            from perftui.ingest._postgres_stderr_fast import FastPostgresStderrParser
+        except ImportError:  # not compiled (no C compiler at install time)
+            pass
+        else:
+            return FastPostgresStderrParser(prefix)
+    return PostgresStderrParser(prefix)
+
+
+def _chosen_prefix(sample: list[str], options: ParseOptions) -> Prefix:
+    """The user's ``--prefix``, else the detected one (see ``make``)."""
     sample = [s.rstrip("\r") for s in sample]
     has_lines = any(s.strip() for s in sample)
     if options.prefix is not None:
@@ -754,16 +785,16 @@ def make(sample: list[str], options: ParseOptions) -> PostgresStderrParser:
                 f"--prefix {options.prefix!r} matches none of the first lines"
                 f" (first line: {_first_line(sample)}){hint}"
             )
-        return PostgresStderrParser(prefix)
+        return prefix
     detected, hits = detect_prefix(sample)
     if detected is None or hits == 0:
         if not has_lines:
-            return PostgresStderrParser(compile_prefix("%m [%p] %q%u@%d "))
+            return compile_prefix("%m [%p] %q%u@%d ")
         raise ValueError(
             "no known log_line_prefix matches the first lines"
             f" (first line: {_first_line(sample)}); pass --prefix '<log_line_prefix>'"
         )
-    return PostgresStderrParser(detected)
+    return detected
 
 
 def _first_line(sample: list[str]) -> str:

@@ -1,0 +1,989 @@
+# cython: language_level=3, boundscheck=False, cdivision=True
+"""Compiled twin of :class:`perftui.ingest.postgres_stderr.PostgresStderrParser` for batch ingest.
+
+Why it exists: on a large stderr log the Python parser plus ``writer.to_arrow`` of its ``Entry``
+objects is most of ingest's main-thread time (the DuckDB side runs on another thread and releases
+the GIL). Profiled on a 100 MB log, a third of that went to ``to_arrow`` reading 24 attributes of
+every Entry, and most of the rest to the per-line loop and building one Entry per message.
+
+What is compiled and what is not:
+
+* The per-line loop (``feed``: continuation lines, prefix match, sessions, attachments) is a
+  line-by-line port of ``PostgresStderrParser.feed`` with the sessions as a C class. The prefix
+  regex is still Python's ``re`` (same pattern, so the same matches).
+* The message that most lines of a slow-query log carry, ``LOG:  duration: X ms  statement: Q``
+  with no attachment in a session that holds nothing back, is written straight into column
+  buffers: that is exactly the case ``Folder.handle`` emits at once (``_statement_done``).
+  So is ``disconnection: …``, and ``connection authorized: …`` completes the held
+  ``connection received`` Entry without building one of its own: with ``log_connections``
+  these were a third of the remaining time.
+* Every other message becomes an ``Entry`` and goes through the Python module's own ``Folder``
+  (statement / duration folding, parse / bind / execute, auto_explain, errors, the rest of the
+  connection lines); the folder's ``entries`` is a sink that copies each emitted Entry into the
+  same buffers. The folder only appends an Entry once it is complete, so copying at append time
+  is exact.
+* ``take_table`` orders the rows as the driver does (a stable sort by ``line_start`` of the
+  entries in the order they were emitted) and builds the Arrow arrays from the buffers.
+
+Numbers and timestamps are converted as Python converts them: the duration with
+``PyOS_string_to_double`` (what ``float()`` calls) when it is plain digits, else the Python path;
+timestamps with the Python parser's own converter, remembered for the previous stamp only.
+``tests/ingest/test_postgres_stderr_fast.py`` checks that the tables equal ``to_arrow`` of the
+Python parser's entries.
+"""
+
+from cpython.conversion cimport PyOS_string_to_double
+from cpython.unicode cimport PyUnicode_AsUTF8AndSize
+from libc.stdint cimport int32_t, int64_t, uint8_t, uintptr_t
+from libc.stdlib cimport free, qsort, realloc
+from libc.string cimport memcmp, memcpy, memset
+
+
+cdef extern from "Python.h":
+    bint PyUnicode_IS_COMPACT_ASCII(object o)
+    void* PyUnicode_DATA(object o)
+    Py_ssize_t PyUnicode_GET_LENGTH(object o)
+
+
+import re
+
+import pyarrow as pa
+
+from perftui.ingest import postgres_stderr as _py
+from perftui.ingest.pg_prefix import PREFIX_WINDOW, _second, epoch
+from perftui.ingest.records import DISCONNECT, QUERY, Entry, Reject
+from perftui.store.writer import _COLUMNS, _EXTRA_TYPE
+
+cdef object _ATTACHMENTS = _py.ATTACHMENTS
+cdef Py_ssize_t _WINDOW = PREFIX_WINDOW
+cdef bytes _KIND_QUERY = QUERY.encode()
+cdef bytes _KIND_DISCONNECT = DISCONNECT.encode()
+cdef object _authorized_match = _py._AUTHORIZED.match
+cdef object _disconnected_match = _py._DISCONNECTED.match
+cdef bytes _LOG = b"LOG"
+cdef object _STR = pa.string()
+cdef object _I64 = pa.int64()
+cdef object _F64 = pa.float64()
+cdef int64_t _I32_MAX = 2147483647
+
+
+cdef inline bint _space(unsigned char c) noexcept nogil:
+    """``str.isspace`` for an ASCII character (what ``str.strip()`` removes)."""
+    return c == 32 or 9 <= c <= 13 or 28 <= c <= 31
+
+
+cdef inline bint _has(const char* s, Py_ssize_t pos, Py_ssize_t n, const char* lit, Py_ssize_t k) noexcept nogil:
+    return pos + k <= n and memcmp(s + pos, lit, k) == 0
+
+
+cdef inline bint _plain_float(const char* s, Py_ssize_t a, Py_ssize_t b, double* out) except -1:
+    """Digits with at most one ``.``: converted by ``PyOS_string_to_double``, the function
+    ``float()`` uses, so the value is identical. False for any other text."""
+    cdef char buf[64]
+    cdef Py_ssize_t k
+    cdef bint dot = False, digits = False
+    if b <= a or b - a >= 64:
+        return False
+    for k in range(a, b):
+        if 48 <= s[k] <= 57:
+            digits = True
+        elif s[k] == 46 and not dot:
+            dot = True
+        else:
+            return False
+    if not digits:
+        return False
+    memcpy(buf, s + a, b - a)
+    buf[b - a] = 0
+    out[0] = PyOS_string_to_double(buf, NULL, NULL)
+    return True
+
+
+# -- Arrow arrays from column buffers ------------------------------------------------------------
+
+cdef object _new_buffer(Py_ssize_t size, char** data, bint zeroed):
+    """An Arrow-allocated buffer (aligned, counted in Arrow's memory pool)."""
+    buf = pa.allocate_buffer(size)
+    data[0] = <char*><uintptr_t>buf.address
+    if zeroed and size:
+        memset(data[0], 0, size)
+    return buf
+
+
+cdef object _bitmap(const uint8_t* ok, const int64_t* rows, Py_ssize_t n, Py_ssize_t* nulls):
+    """Arrow validity bitmap of the one-byte flags of ``rows``; None when nothing is null."""
+    cdef Py_ssize_t i, count = 0
+    cdef char* bits
+    for i in range(n):
+        if not ok[rows[i]]:
+            count += 1
+    nulls[0] = count
+    if count == 0:
+        return None
+    buf = _new_buffer((n + 7) // 8, &bits, True)
+    for i in range(n):
+        if ok[rows[i]]:
+            bits[i >> 3] |= <char>(1 << (i & 7))
+    return buf
+
+
+cdef void* _realloc(void* p, size_t size) except NULL:
+    cdef void* q = realloc(p, size)
+    if q == NULL:
+        raise MemoryError()
+    return q
+
+
+cdef class _Text:
+    """A string column being filled: the values' UTF-8 back to back, int64 offsets, one validity
+    byte per value. Text is copied in as entries finish, so no str has to live until
+    ``take_table``; Arrow's int32 offsets are made per table."""
+
+    cdef char* data
+    cdef int64_t size, cap
+    cdef int64_t* offsets
+    cdef uint8_t* ok
+    cdef Py_ssize_t n, ncap
+
+    def __cinit__(self) -> None:
+        self.offsets = <int64_t*>_realloc(NULL, 8)
+        self.offsets[0] = 0
+
+    def __dealloc__(self) -> None:
+        free(self.data)
+        free(self.offsets)
+        free(self.ok)
+
+    cdef int _value(self) except -1:
+        """Room for one more value."""
+        if self.n == self.ncap:
+            self.ncap = self.ncap * 2 if self.ncap else 1024
+            self.offsets = <int64_t*>_realloc(self.offsets, (self.ncap + 1) * 8)
+            self.ok = <uint8_t*>_realloc(self.ok, self.ncap)
+        return 0
+
+    cdef int add(self, const char* text, Py_ssize_t size) except -1:
+        self._value()
+        if self.size + size > self.cap:
+            self.cap = max(self.cap * 2, self.size + size, 65536)
+            self.data = <char*>_realloc(self.data, self.cap)
+        memcpy(self.data + self.size, text, size)
+        self.size += size
+        self.ok[self.n] = True
+        self.n += 1
+        self.offsets[self.n] = self.size
+        return 0
+
+    cdef int add_null(self) except -1:
+        self._value()
+        self.ok[self.n] = False
+        self.n += 1
+        self.offsets[self.n] = self.size
+        return 0
+
+    cdef int add_str(self, object value) except -1:
+        """A str (its UTF-8) or None (NULL)."""
+        cdef Py_ssize_t size
+        cdef const char* text
+        if value is None:
+            return self.add_null()
+        if type(value) is not str:
+            raise TypeError(f"string column value {value!r} is not a str")
+        if PyUnicode_IS_COMPACT_ASCII(value):
+            return self.add(<const char*>PyUnicode_DATA(value), PyUnicode_GET_LENGTH(value))
+        text = PyUnicode_AsUTF8AndSize(value, &size)
+        return self.add(text, size)
+
+    cdef inline int64_t length(self, int64_t i) noexcept:
+        return self.offsets[i + 1] - self.offsets[i]
+
+    cdef object array(self, const int64_t* rows, Py_ssize_t n):
+        """Values ``rows[0:n]``, in that order, as a ``pa.string()`` array (their text must fit
+        int32 offsets: the caller cuts the rows so that it does)."""
+        cdef Py_ssize_t i, nulls
+        cdef int64_t size = 0, pos = 0, r, length
+        cdef int32_t* offsets
+        cdef char* data
+        for i in range(n):
+            size += self.length(rows[i])
+        if size > _I32_MAX:  # one value this long: pa.array cannot store it either
+            raise OverflowError(f"a string of {size} bytes does not fit an Arrow string column")
+        obuf = _new_buffer((n + 1) * 4, <char**>&offsets, False)
+        dbuf = _new_buffer(size, &data, False)
+        offsets[0] = 0
+        for i in range(n):
+            r = rows[i]
+            length = self.offsets[r + 1] - self.offsets[r]
+            if length:
+                memcpy(data + pos, self.data + self.offsets[r], length)
+            pos += length
+            offsets[i + 1] = <int32_t>pos
+        bitmap = _bitmap(self.ok, rows, n, &nulls)
+        return pa.Array.from_buffers(_STR, n, [bitmap, obuf, dbuf], null_count=nulls)
+
+    cdef void clear(self) noexcept:
+        self.n = 0
+        self.size = 0
+
+
+# Entry attributes by column type, in the order of the buffers below.
+_TEXT_ATTRS = (
+    "kind", "session", "user", "db", "host", "app", "query", "statement_name", "params", "plan",
+    "severity", "message",
+)
+_FLOAT_ATTRS = ("ts", "duration_ms", "lock_ms", "parse_ms", "bind_ms")
+_INT_ATTRS = ("rows_sent", "rows_examined", "rows_affected", "bytes_sent")
+
+cdef enum:
+    T_KIND = 0
+    T_SESSION = 1
+    T_USER = 2
+    T_DB = 3
+    T_HOST = 4
+    T_APP = 5
+    T_QUERY = 6
+    T_SEVERITY = 10
+    T_MESSAGE = 11
+    N_TEXTS = 12
+
+cdef enum:
+    F_TS = 0
+    F_DURATION = 1
+    N_FLOATS = 5
+
+cdef enum:
+    N_INTS = 4
+
+
+cdef struct _Key:
+    int64_t line_start
+    int64_t row
+
+
+cdef int _key_cmp(const void* a, const void* b) noexcept nogil:
+    """By line_start, then by emission order: the stable sort the driver applies."""
+    cdef const _Key* x = <const _Key*>a
+    cdef const _Key* y = <const _Key*>b
+    if x.line_start != y.line_start:
+        return -1 if x.line_start < y.line_start else 1
+    return -1 if x.row < y.row else (1 if x.row > y.row else 0)
+
+
+cdef class _Rows:
+    """Finished entries, column by column, in the order they were emitted.
+
+    Also the ``entries`` of the Python ``Folder``: its ``append`` copies an Entry into the
+    columns, so the entries the folder emits need not live until ``take_table``.
+    """
+
+    cdef Py_ssize_t n, cap
+    cdef int64_t* line_start
+    cdef int32_t* n_lines
+    cdef double* f64[N_FLOATS]
+    cdef uint8_t* f64_ok[N_FLOATS]
+    cdef int64_t* i64[N_INTS]
+    cdef uint8_t* i64_ok[N_INTS]
+    cdef int64_t* extra_start  # row k's extra items are keys / items values [k] .. [k + 1]
+    cdef uint8_t* extra_ok
+    cdef list texts  # _Text per _TEXT_ATTRS
+    cdef _Text keys, items
+    cdef int64_t text_limit
+
+    def __cinit__(self, int64_t text_limit) -> None:
+        self.text_limit = text_limit
+        self.texts = [_Text() for _ in range(N_TEXTS)]
+        self.keys, self.items = _Text(), _Text()
+        self.extra_start = <int64_t*>_realloc(NULL, 8)
+        self.extra_start[0] = 0
+
+    def __dealloc__(self) -> None:
+        cdef int k
+        free(self.line_start)
+        free(self.n_lines)
+        for k in range(N_FLOATS):
+            free(self.f64[k])
+            free(self.f64_ok[k])
+        for k in range(N_INTS):
+            free(self.i64[k])
+            free(self.i64_ok[k])
+        free(self.extra_start)
+        free(self.extra_ok)
+
+    def __len__(self) -> int:
+        return self.n
+
+    cdef int _grow(self) except -1:
+        cdef Py_ssize_t cap = self.cap * 2 if self.cap else 4096
+        cdef int k
+        self.line_start = <int64_t*>_realloc(self.line_start, cap * 8)
+        self.n_lines = <int32_t*>_realloc(self.n_lines, cap * 4)
+        for k in range(N_FLOATS):
+            self.f64[k] = <double*>_realloc(self.f64[k], cap * 8)
+            self.f64_ok[k] = <uint8_t*>_realloc(self.f64_ok[k], cap)
+        for k in range(N_INTS):
+            self.i64[k] = <int64_t*>_realloc(self.i64[k], cap * 8)
+            self.i64_ok[k] = <uint8_t*>_realloc(self.i64_ok[k], cap)
+        self.extra_start = <int64_t*>_realloc(self.extra_start, (cap + 1) * 8)
+        self.extra_ok = <uint8_t*>_realloc(self.extra_ok, cap)
+        self.cap = cap
+        return 0
+
+    cdef inline Py_ssize_t begin(self, int64_t line_start, int64_t n_lines) except -1:
+        """A new row with its position; its other columns are the caller's to add."""
+        cdef Py_ssize_t k = self.n
+        if k == self.cap:
+            self._grow()
+        self.line_start[k] = line_start
+        self.n_lines[k] = <int32_t>n_lines
+        return k
+
+    cdef inline void set_float(self, Py_ssize_t k, int f, object value) except *:
+        if value is None:
+            self.f64[f][k] = 0.0
+            self.f64_ok[f][k] = False
+        else:
+            self.f64[f][k] = value
+            self.f64_ok[f][k] = True
+
+    cdef int set_extra(self, Py_ssize_t k, object d) except -1:
+        """Row ``k``'s ``extra`` map: the dict's items in order; None (or empty) is NULL."""
+        if d:
+            for key, value in (<dict>d).items():
+                self.keys.add_str(key)
+                self.items.add_str(value)
+        self.extra_ok[k] = bool(d)
+        self.extra_start[k + 1] = self.keys.n
+        return 0
+
+    cdef inline void end(self, Py_ssize_t k) noexcept:
+        self.n = k + 1
+
+    def append(self, e: Entry) -> None:
+        """Copy a finished Entry into the columns (what ``to_arrow`` reads of it)."""
+        cdef Py_ssize_t k = self.begin(e.line_start, e.n_lines)
+        cdef int f
+        cdef int64_t v
+        cdef _Text t = self.texts[0]
+        t.add_str(e.kind)
+        (<_Text>self.texts[1]).add_str(e.session)
+        (<_Text>self.texts[2]).add_str(e.user)
+        (<_Text>self.texts[3]).add_str(e.db)
+        (<_Text>self.texts[4]).add_str(e.host)
+        (<_Text>self.texts[5]).add_str(e.app)
+        (<_Text>self.texts[6]).add_str(e.query)
+        (<_Text>self.texts[7]).add_str(e.statement_name)
+        (<_Text>self.texts[8]).add_str(e.params)
+        (<_Text>self.texts[9]).add_str(e.plan)
+        (<_Text>self.texts[10]).add_str(e.severity)
+        (<_Text>self.texts[11]).add_str(e.message)
+        self.set_float(k, 0, e.ts)
+        self.set_float(k, 1, e.duration_ms)
+        self.set_float(k, 2, e.lock_ms)
+        self.set_float(k, 3, e.parse_ms)
+        self.set_float(k, 4, e.bind_ms)
+        for f in range(N_INTS):
+            value = getattr(e, _INT_ATTRS[f])
+            self.i64_ok[f][k] = False
+            self.i64[f][k] = 0
+            if value is not None:
+                try:  # to_arrow stores NULL for what int64 cannot hold
+                    v = value
+                except OverflowError:
+                    continue
+                self.i64[f][k] = v
+                self.i64_ok[f][k] = True
+        self.set_extra(k, e.extra)
+        self.end(k)
+
+    # -- the table -----------------------------------------------------------------------------
+
+    cdef object _order(self):
+        """Row numbers sorted by line_start, ties in emission order (``bytes`` of int64)."""
+        cdef Py_ssize_t n = self.n, k
+        cdef bint ordered = True
+        cdef _Key* keys
+        out = bytearray(n * 8)
+        cdef int64_t* rows = <int64_t*><char*>out
+        for k in range(1, n):
+            if self.line_start[k] < self.line_start[k - 1]:
+                ordered = False
+                break
+        if ordered:
+            for k in range(n):
+                rows[k] = k
+            return out
+        keys = <_Key*>_realloc(NULL, n * sizeof(_Key))
+        try:
+            for k in range(n):
+                keys[k].line_start = self.line_start[k]
+                keys[k].row = k
+            qsort(keys, n, sizeof(_Key), _key_cmp)
+            for k in range(n):
+                rows[k] = keys[k].row
+        finally:
+            free(keys)
+        return out
+
+    def take(self, first_entry_no: int) -> pa.Table:
+        """The rows as ``to_arrow`` of the entries sorted by line_start, numbered from
+        ``first_entry_no``; the columns start empty again.
+
+        Like ``pa.array`` in ``to_arrow``, text beyond what int32 offsets can address (2 GiB in
+        one column) continues in another chunk: the sorted rows are cut into tables whose every
+        string column fits, and those are concatenated."""
+        cdef Py_ssize_t n = self.n, k, start = 0, c
+        cdef int64_t r, add
+        cdef int64_t sums[N_TEXTS + 2]
+        cdef bint over
+        order = self._order()
+        cdef const int64_t* rows = <const int64_t*><char*>order
+        cdef list cuts = [0]
+        memset(sums, 0, sizeof(sums))
+        for k in range(n):
+            r = rows[k]
+            over = False
+            for c in range(N_TEXTS):
+                sums[c] += (<_Text>self.texts[c]).length(r)
+                over = over or sums[c] > self.text_limit
+            add = self.keys.offsets[self.extra_start[r + 1]] - self.keys.offsets[self.extra_start[r]]
+            sums[N_TEXTS] += add
+            add = self.items.offsets[self.extra_start[r + 1]] - self.items.offsets[self.extra_start[r]]
+            sums[N_TEXTS + 1] += add
+            over = over or sums[N_TEXTS] > self.text_limit or sums[N_TEXTS + 1] > self.text_limit
+            if over and k > start:
+                cuts.append(k)
+                start = k
+                memset(sums, 0, sizeof(sums))
+                for c in range(N_TEXTS):
+                    sums[c] = (<_Text>self.texts[c]).length(r)
+                sums[N_TEXTS] = self.keys.offsets[self.extra_start[r + 1]] - self.keys.offsets[self.extra_start[r]]
+                sums[N_TEXTS + 1] = self.items.offsets[self.extra_start[r + 1]] - self.items.offsets[self.extra_start[r]]
+        cuts.append(n)
+        tables = [
+            self._table(rows + <Py_ssize_t>cuts[k], cuts[k + 1] - cuts[k], first_entry_no + cuts[k])
+            for k in range(len(cuts) - 1)
+        ]
+        self.n = 0
+        for t in self.texts:
+            (<_Text>t).clear()
+        self.keys.clear()
+        self.items.clear()
+        return tables[0] if len(tables) == 1 else pa.concat_tables(tables)
+
+    cdef object _fixed(self, object typ, const char* values, Py_ssize_t width, const uint8_t* ok, const int64_t* rows, Py_ssize_t n):
+        """``rows`` of an int / float column of ``width``-byte values (``ok`` NULL: no nulls)."""
+        cdef char* data
+        cdef Py_ssize_t i, nulls = 0
+        buf = _new_buffer(n * width, &data, False)
+        for i in range(n):
+            memcpy(data + i * width, values + rows[i] * width, width)
+        bitmap = None if ok == NULL else _bitmap(ok, rows, n, &nulls)
+        return pa.Array.from_buffers(typ, n, [bitmap, buf], null_count=nulls)
+
+    cdef object _table(self, const int64_t* rows, Py_ssize_t n, int64_t first):
+        """Rows ``rows[0:n]`` as a table, numbered from ``first``."""
+        cdef Py_ssize_t k
+        cdef int64_t* numbers
+        nbuf = _new_buffer(n * 8, <char**>&numbers, False)
+        for k in range(n):
+            numbers[k] = first + k
+        mine = {
+            "line_start": self._fixed(_I64, <char*>self.line_start, 8, NULL, rows, n),
+            "n_lines": self._fixed(pa.int32(), <char*>self.n_lines, 4, NULL, rows, n),
+        }
+        for k in range(N_TEXTS):
+            mine[_TEXT_ATTRS[k]] = (<_Text>self.texts[k]).array(rows, n)
+        for k in range(N_FLOATS):
+            mine[_FLOAT_ATTRS[k]] = self._fixed(_F64, <char*>self.f64[k], 8, self.f64_ok[k], rows, n)
+        for k in range(N_INTS):
+            mine[_INT_ATTRS[k]] = self._fixed(_I64, <char*>self.i64[k], 8, self.i64_ok[k], rows, n)
+        arrays = {"entry_no": pa.Array.from_buffers(_I64, n, [None, nbuf], null_count=0)}
+        for attr, col, _typ in _COLUMNS:
+            arrays[col] = mine[attr]
+        arrays["extra"] = self._extra_array(rows, n)
+        return pa.table(arrays)
+
+    cdef object _extra_array(self, const int64_t* rows, Py_ssize_t n):
+        """Rows ``rows[0:n]`` of the ``extra`` MAP column."""
+        cdef Py_ssize_t k, nulls
+        cdef int64_t total = 0, j, r
+        cdef int32_t* offsets
+        for k in range(n):
+            total += self.extra_start[rows[k] + 1] - self.extra_start[rows[k]]
+        items = bytearray(total * 8)
+        cdef int64_t* item_rows = <int64_t*><char*>items
+        obuf = _new_buffer((n + 1) * 4, <char**>&offsets, False)
+        offsets[0] = 0
+        total = 0
+        for k in range(n):
+            r = rows[k]
+            for j in range(self.extra_start[r], self.extra_start[r + 1]):
+                item_rows[total] = j
+                total += 1
+            offsets[k + 1] = <int32_t>total
+        entries = pa.StructArray.from_arrays(
+            [self.keys.array(item_rows, total), self.items.array(item_rows, total)],
+            fields=[_EXTRA_TYPE.key_field, _EXTRA_TYPE.item_field],
+        )
+        bitmap = _bitmap(self.extra_ok, rows, n, &nulls)
+        return pa.Array.from_buffers(
+            _EXTRA_TYPE, n, [bitmap, obuf], null_count=nulls, children=[entries]
+        )
+
+
+# -- the parser ----------------------------------------------------------------------------------
+
+
+cdef class _Session:
+    """``postgres_stderr._StderrSession`` as a C class: the ``Folder`` reads and writes the
+    public fields (what the session holds back and who it is), the feed loop the message being
+    assembled (``r_`` fields: its first line's text, prefix end and groups)."""
+
+    cdef public object key
+    cdef public int64_t last
+    cdef public object stmt, plan, parses, binds, conn, user, db, host, app
+    cdef int64_t r_line, r_n
+    cdef str r_text
+    cdef Py_ssize_t r_end
+    cdef tuple r_g
+    cdef list r_msg, r_cur
+    cdef dict r_att
+
+    def __init__(self, key: str | None) -> None:
+        self.key = key
+
+    def oldest(self) -> int | None:
+        """First line of the oldest entry or message this session still holds back."""
+        starts = [e.line_start for e in (self.stmt, self.plan, self.conn) if e is not None]
+        for phases in (self.parses, self.binds):
+            if phases:
+                starts.extend(e.line_start for e in phases.values())
+        held = min(starts) if starts else None
+        if self.r_line and (held is None or self.r_line < held):
+            return self.r_line
+        return held
+
+
+cdef class FastPostgresStderrParser:
+    """``PostgresStderrParser`` producing Arrow columns (``entry_count`` / ``take_table``)
+    instead of ``entries``; rejects are still :class:`Reject` objects (they are rare)."""
+
+    name = "postgres-stderr"
+
+    cdef public str prefix
+    cdef public list rejects
+    cdef _Rows _rows
+    cdef object _folder, _handle, _match, _to_ts
+    cdef dict _sessions
+    cdef bint _key_is_session
+    cdef Py_ssize_t _ts_i, _user_i, _db_i, _host_i, _app_i, _key_i, _sev_i
+    cdef tuple _extras
+    cdef _Session _cont
+    cdef int64_t _next_sweep
+    cdef object _last_ts_text, _last_ts
+    cdef bint _ms_stamps  # to_ts is epoch: millisecond stamps take _ts's C path
+    cdef object _sec_text, _sec_base  # the last such stamp and the epoch of its second
+
+    def __init__(self, prefix: object, *, text_limit: int = _I32_MAX) -> None:
+        """``text_limit``: the most text of one column in one Arrow chunk (int32 offsets);
+        lowered only by the tests of the chunking."""
+        self.prefix = prefix.text
+        self.rejects = []
+        self._rows = _Rows(text_limit)
+        self._folder = _py.Folder(self._rows)
+        self._handle = self._folder.handle
+        self._sessions = self._folder.sessions
+        index = prefix.regex.groupindex
+        ts_group = "ts" if "ts" in index else "epoch"
+        self._to_ts = epoch if ts_group == "ts" else float
+        key_group = prefix.session_group or "pid"
+        self._key_is_session = prefix.session_group is not None
+        # As in the Python parser: groups the prefix lacks are added empty, so every line has
+        # them; here they are read from ``m.groups()`` (0-based).
+        wanted = (ts_group, "user", "db", "host", "app", key_group)
+        missing = "".join(f"(?P<{g}>)" for g in wanted if g not in index)
+        regex = re.compile(prefix.regex.pattern + missing)
+        self._match = regex.match
+        groups = regex.groupindex
+        self._ts_i, self._user_i, self._db_i, self._host_i, self._app_i, self._key_i = (
+            groups[g] - 1 for g in wanted
+        )
+        self._sev_i = groups["sev"] - 1
+        self._extras = tuple(
+            (name, groups[group] - 1, usual)
+            for name, group, usual in (
+                ("sqlstate", "sqlstate", "00000"),
+                ("query_id", "queryid", "0"),
+                ("backend_type", "btype", "client backend"),
+            )
+            if group in index
+        )
+        self._cont = None
+        self._next_sweep = _py.SWEEP_EVERY
+        self._last_ts_text = None
+        self._ms_stamps = self._to_ts is epoch
+
+    @property
+    def pending_line(self) -> int | None:
+        return self._folder.pending_line()
+
+    @property
+    def entry_count(self) -> int:
+        """Finished entries that ``take_table`` would return."""
+        return self._rows.n
+
+    def take_table(self, first_entry_no: int) -> pa.Table:
+        """The finished entries as ``writer.to_arrow`` builds them from the Python parser's
+        entries once the driver has sorted them by line_start (same columns, types, nulls and
+        ``extra`` key order), numbered from ``first_entry_no``; the columns start empty again."""
+        return self._rows.take(first_entry_no)
+
+    def feed(self, list lines, first_line_no: int) -> None:
+        """``PostgresStderrParser.feed``, statement for statement."""
+        cdef int64_t line_no = first_line_no - 1
+        cdef _Session st
+        cdef _Session cont = self._cont
+        cdef str line
+        cdef tuple g
+        cdef list cur, part
+        cdef dict att
+        cdef Py_ssize_t key_i = self._key_i, sev_i = self._sev_i
+        if lines and ((<str>lines[0])[-1:] == "\r" or (<str>lines[-1])[-1:] == "\r"):
+            lines = [s[:-1] if s[-1:] == "\r" else s for s in lines]
+        match = self._match
+        sessions = self._sessions
+        reject = self.rejects.append
+        for line in lines:
+            line_no += 1
+            if PyUnicode_GET_LENGTH(line) and line[0] == u"\t":
+                if cont is None:
+                    reject(Reject(line_no, "continuation without a message", line))
+                    continue
+                cur = cont.r_cur
+                if cur is None:
+                    cont.r_msg = cont.r_cur = [cont.r_text[cont.r_end :], line[1:]]
+                else:
+                    cur.append(line[1:])
+                cont.r_n += 1
+                continue
+            m = match(line, 0, _WINDOW)
+            if m is None:
+                reject(Reject(line_no, "no log_line_prefix match", line))
+                cont = None
+                continue
+            g = m.groups()
+            key = g[key_i]
+            st = sessions.get(key)
+            if st is None:
+                st = sessions[key] = _Session(key)
+            st.last = line_no
+            cont = st
+            if st.r_line:
+                sev = g[sev_i]
+                if sev in _ATTACHMENTS:
+                    part = [line[m.end() :]]
+                    att = st.r_att
+                    if att is None:
+                        st.r_att = {sev: part}
+                    elif sev in att:
+                        att[sev] += part
+                    else:
+                        att[sev] = part
+                    st.r_cur = part
+                    st.r_n += 1
+                    continue
+                self._close(st)
+            st.r_line = line_no
+            st.r_n = 1
+            st.r_g = g
+            st.r_text = line
+            st.r_end = m.end()
+        self._cont = cont
+        if line_no >= self._next_sweep:
+            # Read from the Python module at run time, as it does (tests lower them).
+            self._next_sweep = line_no + _py.SWEEP_EVERY
+            self._sweep(line_no)
+
+    cdef bint _ts(self, object text, double* out) except -1:
+        """``to_ts(text) if text else None`` into ``out``; False for None.
+
+        ``epoch`` of PostgreSQL's millisecond stamp (``YYYY-MM-DD HH:MM:SS.mmm[ TZ]``) is the
+        epoch of its second plus ``float(".mmm")``: the second's value is kept while the second
+        and zone stay the same, and the fraction is converted in C as ``float()`` converts it.
+        Any other stamp goes to ``to_ts``, with the previous stamp's value reused (the
+        conversion depends on the text alone)."""
+        cdef const char* s
+        cdef const char* p
+        cdef Py_ssize_t n
+        cdef char frac[5]
+        if not text:
+            return False
+        if self._ms_stamps and PyUnicode_IS_COMPACT_ASCII(text):
+            s = <const char*>PyUnicode_DATA(text)
+            n = PyUnicode_GET_LENGTH(text)
+            if (
+                n >= 23
+                and s[19] == 46  # "."
+                and 48 <= s[20] <= 57 and 48 <= s[21] <= 57 and 48 <= s[22] <= 57
+                and (n == 23 or s[23] == 32)
+            ):
+                p = <const char*>PyUnicode_DATA(self._sec_text) if self._sec_text is not None else NULL
+                if not (
+                    p != NULL
+                    and PyUnicode_GET_LENGTH(self._sec_text) == n
+                    and memcmp(s, p, 19) == 0
+                    and memcmp(s + 23, p + 23, n - 23) == 0
+                ):
+                    try:
+                        self._sec_base = _second(text[:19] + text[23:])
+                    except (ValueError, OverflowError):  # as epoch(): no time
+                        self._sec_base = None
+                    self._sec_text = text
+                if self._sec_base is None:
+                    return False
+                memcpy(frac, s + 19, 4)
+                frac[4] = 0
+                out[0] = <double>self._sec_base + PyOS_string_to_double(frac, NULL, NULL)
+                return True
+        if text != self._last_ts_text:
+            self._last_ts = self._to_ts(text)
+            self._last_ts_text = text
+        if self._last_ts is None:
+            return False
+        out[0] = self._last_ts
+        return True
+
+    cdef object _prefix_extra(self, tuple g):
+        """The prefix fields kept in extra (a new dict in the Python parser's key order), or
+        None."""
+        cdef dict extra = None
+        for name, i, usual in self._extras:
+            value = (g[i] or "").strip()
+            if value and value != usual:
+                if extra is None:
+                    extra = {name: value}
+                else:
+                    extra[name] = value
+        return extra
+
+    cdef int _close(self, _Session st) except -1:
+        """The session's open message is complete: fold it (the Python parser's ``close``).
+        Leaves r_line to the caller, which reopens or clears it."""
+        cdef tuple g = st.r_g
+        cdef list parts = st.r_msg
+        cdef str text
+        cdef Py_ssize_t base
+        cdef double ts
+        att = None
+        if st.r_cur is not None:  # continuation or attachment lines came
+            st.r_cur = None
+            st.r_msg = None
+            if st.r_att is not None:
+                att = {k: "\n".join(v) for k, v in st.r_att.items()}
+                st.r_att = None
+        if parts is None:
+            text, base = st.r_text, st.r_end
+        else:
+            text, base = "\n".join(parts), 0
+        sev = g[self._sev_i]
+        if att is None and sev == "LOG":
+            if (
+                st.stmt is None
+                and st.plan is None
+                and st.parses is None
+                and st.binds is None
+                and PyUnicode_IS_COMPACT_ASCII(text)
+                and self._statement(st, g, text, base)
+            ):
+                return 0
+            if st.conn is not None and text.startswith("connection authorized: ", base):
+                if self._authorized(st, text[base:]):
+                    return 0
+            elif text.startswith("disconnection: ", base):
+                if self._disconnection(st, g, text[base:]):
+                    return 0
+        e = Entry(
+            st.r_line,
+            st.r_n,
+            QUERY,
+            ts if self._ts(g[self._ts_i], &ts) else None,
+            st.key if self._key_is_session else None,
+            g[self._user_i] or st.user,
+            g[self._db_i] or st.db,
+            g[self._host_i] or st.host,
+            g[self._app_i] or st.app,
+        )
+        e.severity = sev
+        if self._extras:
+            e.extra = self._prefix_extra(g)
+        self._handle(st, e, text[base:] if base else text, att)
+        return 0
+
+    cdef bint _statement(self, _Session st, tuple g, str text, Py_ssize_t base) except -1:
+        """``duration: X ms  statement: Q`` (ASCII ``text[base:]``) in a session that holds
+        nothing back: the entry ``Folder.handle`` would emit at once, written to the columns.
+        False (nothing done) for any other message, which then takes the Python path."""
+        cdef const char* s = <const char*>PyUnicode_DATA(text)
+        cdef Py_ssize_t n = PyUnicode_GET_LENGTH(text), end, a, b, k
+        cdef double duration
+        if not _has(s, base, n, b"duration: ", 10):
+            return False
+        end = -1
+        for k in range(base + 10, n - 2):
+            if s[k] == 32 and s[k + 1] == 109 and s[k + 2] == 115:  # " ms"
+                end = k
+                break
+        if end < 0 or not _has(s, end + 3, n, b"  statement: ", 13):
+            return False
+        if not _plain_float(s, base + 10, end, &duration):
+            return False
+        a, b = end + 16, n
+        while a < b and _space(s[a]):
+            a += 1
+        while b > a and _space(s[b - 1]):
+            b -= 1
+        self._put(
+            st,
+            g,
+            _KIND_QUERY,
+            g[self._user_i] or st.user,
+            g[self._db_i] or st.db,
+            g[self._host_i] or st.host,
+            g[self._app_i] or st.app,
+            duration,
+            s + a,
+            b - a,
+            None,
+        )
+        return True
+
+    cdef bint _authorized(self, _Session st, str msg) except -1:
+        """``connection authorized: …`` after the session's ``connection received``: what
+        ``Folder._connection`` does then, without the Entry it would build for this message
+        and replace by the held one at once. False (nothing done) when the text does not
+        parse."""
+        m = _authorized_match(msg)
+        if m is None:
+            return False
+        conn = st.conn
+        st.conn = None
+        conn.n_lines += st.r_n  # _absorb(conn, e)
+        if st.r_line < conn.line_start:
+            conn.line_start = st.r_line
+        conn.message = msg
+        conn.user = st.user = m.group("user") or conn.user
+        conn.db = st.db = m.group("db") or conn.db
+        conn.app = st.app = m.group("app") or conn.app
+        if st.stmt is not None or st.plan is not None or st.parses is not None or st.binds is not None:
+            self._folder._flush_queries(st)
+        self._rows.append(conn)
+        return True
+
+    cdef bint _disconnection(self, _Session st, tuple g, str msg) except -1:
+        """``disconnection: session time: …``: ``Folder._disconnection`` written to the
+        columns (the user / db / host / app it starts from are taken before the flush, as the
+        Entry's are). False (nothing done) when the text does not parse."""
+        m = _disconnected_match(msg)
+        if m is None:
+            return False
+        user = g[self._user_i] or st.user
+        db = g[self._db_i] or st.db
+        host = g[self._host_i] or st.host
+        app = g[self._app_i] or st.app
+        if (
+            st.stmt is not None
+            or st.plan is not None
+            or st.parses is not None
+            or st.binds is not None
+            or st.conn is not None
+        ):
+            self._folder.flush_session(st)
+        duration = (int(m["h"]) * 3600 + int(m["m"]) * 60 + float(m["s"])) * 1000.0
+        user = m["user"] or user
+        db = m["db"] or db
+        host = m["host"] or host
+        st.user = st.db = st.host = st.app = None
+        self._put(st, g, _KIND_DISCONNECT, user, db, host, app, duration, NULL, 0, msg)
+        return True
+
+    cdef int _put(
+        self,
+        _Session st,
+        tuple g,
+        bytes kind,
+        object user,
+        object db,
+        object host,
+        object app,
+        double duration,
+        const char* query,
+        Py_ssize_t query_size,
+        object message,
+    ) except -1:
+        """One row of the open message's position, stamp, session and prefix extras, with
+        these values; ``query`` NULL is a NULL query. Every other column is NULL."""
+        cdef _Rows rows = self._rows
+        cdef Py_ssize_t k = rows.begin(st.r_line, st.r_n)
+        cdef int f
+        rows.f64_ok[F_TS][k] = self._ts(g[self._ts_i], &rows.f64[F_TS][k])
+        if not rows.f64_ok[F_TS][k]:
+            rows.f64[F_TS][k] = 0.0
+        rows.f64[F_DURATION][k] = duration
+        rows.f64_ok[F_DURATION][k] = True
+        for f in range(2, N_FLOATS):
+            rows.f64[f][k] = 0.0
+            rows.f64_ok[f][k] = False
+        for f in range(N_INTS):
+            rows.i64[f][k] = 0
+            rows.i64_ok[f][k] = False
+        (<_Text>rows.texts[T_KIND]).add(kind, len(kind))
+        (<_Text>rows.texts[T_SESSION]).add_str(st.key if self._key_is_session else None)
+        (<_Text>rows.texts[T_USER]).add_str(user)
+        (<_Text>rows.texts[T_DB]).add_str(db)
+        (<_Text>rows.texts[T_HOST]).add_str(host)
+        (<_Text>rows.texts[T_APP]).add_str(app)
+        if query == NULL:
+            (<_Text>rows.texts[T_QUERY]).add_null()
+        else:
+            (<_Text>rows.texts[T_QUERY]).add(query, query_size)
+        for f in range(T_QUERY + 1, T_SEVERITY):
+            (<_Text>rows.texts[f]).add_null()
+        (<_Text>rows.texts[T_SEVERITY]).add(_LOG, 3)
+        (<_Text>rows.texts[T_MESSAGE]).add_str(message)
+        rows.set_extra(k, self._prefix_extra(g) if self._extras else None)
+        rows.end(k)
+        return 0
+
+    def _sweep(self, line_no: int) -> None:
+        limit = line_no - _py.STALE_LINES
+        for st in list(self._sessions.values()):
+            if (<_Session>st).last < limit and (<_Session>st).r_line:
+                self._close(st)
+                (<_Session>st).r_line = 0
+                if self._cont is st:
+                    self._cont = None
+        self._folder.sweep(line_no)
+
+    def finish(self) -> None:
+        open_messages = [st for st in self._sessions.values() if (<_Session>st).r_line]
+        for st in sorted(open_messages, key=_r_line):
+            self._close(st)
+            (<_Session>st).r_line = 0
+        self._folder.flush_all()
+        self._cont = None
+
+    def settle(self, before_line: int) -> None:
+        """Close open messages begun before ``before_line``, as ``finish`` does; the folds
+        waiting for a later message stay."""
+        ready = [
+            st for st in self._sessions.values() if 0 < (<_Session>st).r_line < before_line
+        ]
+        for st in sorted(ready, key=_r_line):
+            self._close(st)
+            (<_Session>st).r_line = 0
+            if self._cont is st:
+                self._cont = None
+
+
+def _r_line(_Session st) -> int:
+    return st.r_line
