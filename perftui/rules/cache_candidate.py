@@ -40,44 +40,59 @@ def detect(workload: Workload) -> Iterator[Finding]:
 
 def _classes(workload: Workload) -> list[dict[str, Any]]:
     """Per SELECT class: the identical statements that repeat often enough inside the window,
-    counted per log (one server), so the same log ingested in two formats does not add up."""
+    counted per log (one server), so the same log ingested in two formats does not add up.
+    Times are ``round(fsum(…), 3)``: independent of row order, so the top statement (an
+    ``arg_max`` on repeats then ms) and the totals are the same run to run."""
     t = workload.thresholds
     wsql, wparams = workload.window.where("e")
     sql = f"""
     WITH q AS (
-        SELECT e.source_id, e.class_id, e.session, e.ts, e.duration_ms, e.query, e.params,
-               hash(e.query, coalesce(e.params, '')) AS h
+        SELECT e.source_id, e.class_id, e.session, e.ts, epoch(e.ts) AS t, e.duration_ms,
+               e.query, e.params, hash(e.query, coalesce(e.params, '')) AS h
         FROM entries e JOIN query_classes c ON c.class_id = e.class_id
         WHERE e.kind = 'query' AND e.ts IS NOT NULL AND e.query IS NOT NULL
           AND regexp_matches(c.fingerprint, ?) AND regexp_matches(c.fingerprint, ?)
           AND NOT regexp_matches(c.fingerprint, ?) {wsql}
     ),
     hot AS (SELECT source_id, class_id, h FROM q GROUP BY ALL HAVING count(*) >= ?),
-    w AS (
-        SELECT q.*,
-               count(*) OVER (PARTITION BY q.source_id, q.class_id, q.h ORDER BY epoch(q.ts)
+    w AS (  -- no statement text here: a window sorts every column its rows carry; both
+            -- windows order by the same key, so one sort serves both
+        SELECT q.source_id, q.class_id, q.h, q.session, q.ts, q.duration_ms,
+               count(*) OVER (PARTITION BY q.source_id, q.class_id, q.h ORDER BY q.t
                               RANGE BETWEEN ? PRECEDING AND CURRENT ROW) AS in_window,
-               epoch(q.ts) - lag(epoch(q.ts)) OVER (PARTITION BY q.source_id, q.class_id, q.h
-                                                    ORDER BY q.ts) AS gap
+               q.t - lag(q.t) OVER (PARTITION BY q.source_id, q.class_id, q.h ORDER BY q.t)
+                   AS gap
         FROM q SEMI JOIN hot
           ON q.source_id = hot.source_id AND q.class_id = hot.class_id AND q.h = hot.h
     ),
     stmt AS (
         SELECT source_id, class_id, h, count(*) AS repeats, max(in_window) AS max_in_window,
-               coalesce(sum(duration_ms), 0) AS ms, count(DISTINCT session) AS sessions,
+               round(coalesce(fsum(duration_ms), 0), 3) AS ms, count(DISTINCT session) AS sessions,
                count(*) FILTER (WHERE gap <= ?) AS within_ttl,
-               min(ts) AS first_ts, max(ts) AS last_ts,
-               any_value(query) AS query, any_value(params) AS params
+               min(ts) AS first_ts, max(ts) AS last_ts
         FROM w GROUP BY source_id, class_id, h HAVING max(in_window) >= ?
+    ),
+    per_class AS (
+        SELECT class_id, count(*) AS statements, sum(repeats) AS executions,
+               round(fsum(ms), 3) AS total_ms, sum(within_ttl) AS within_ttl,
+               arg_max({{'source_id': source_id, 'h': h, 'repeats': repeats,
+                         'max_in_window': max_in_window, 'ms': ms, 'sessions': sessions,
+                         'within_ttl': within_ttl, 'first_ts': first_ts, 'last_ts': last_ts}},
+                       {{'repeats': repeats, 'ms': ms, 'src': -source_id, 'h': h}}) AS top
+        FROM stmt GROUP BY class_id
+    ),
+    texts AS (  -- the text of each class's top statement only (all its rows share it)
+        SELECT q.source_id, q.class_id, q.h, any_value(q.query) AS query,
+               any_value(q.params) AS params
+        FROM q SEMI JOIN per_class p
+          ON q.source_id = p.top.source_id AND q.class_id = p.class_id AND q.h = p.top.h
+        GROUP BY ALL
     )
-    SELECT class_id, count(*) AS statements, sum(repeats) AS executions, sum(ms) AS total_ms,
-           sum(within_ttl) AS within_ttl,
-           arg_max({{'source_id': source_id, 'repeats': repeats,
-                     'max_in_window': max_in_window, 'ms': ms, 'sessions': sessions,
-                     'within_ttl': within_ttl, 'first_ts': first_ts, 'last_ts': last_ts,
-                     'query': query, 'params': params}},
-                   {{'repeats': repeats, 'ms': ms, 'src': -source_id, 'h': h}}) AS top
-    FROM stmt GROUP BY class_id ORDER BY total_ms DESC, executions DESC, class_id
+    SELECT p.class_id, p.statements, p.executions, p.total_ms, p.within_ttl,
+           struct_insert(p.top, query := x.query, params := x.params) AS top
+    FROM per_class p JOIN texts x
+      ON x.source_id = p.top.source_id AND x.class_id = p.class_id AND x.h = p.top.h
+    ORDER BY p.total_ms DESC, p.executions DESC, p.class_id
     """
     params = [SELECT_RE, FROM_RE, UNCACHEABLE_RE, *wparams]
     params += [t.cache_repeats, t.cache_window_s, t.cache_window_s, t.cache_repeats]

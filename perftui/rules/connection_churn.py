@@ -38,7 +38,7 @@ _SEGMENTS = """
     seg AS (
         SELECT source_id, session, conn_no,
                count(*) FILTER (WHERE kind = 'query' AND NOT is_control) AS stmts,
-               coalesce(sum(duration_ms) FILTER (WHERE kind = 'query'), 0) AS query_ms,
+               round(coalesce(fsum(duration_ms) FILTER (WHERE kind = 'query'), 0), 3) AS query_ms,
                count(*) FILTER (WHERE kind = 'connect') AS connects,
                count(*) FILTER (WHERE kind = 'disconnect') AS disconnects,
                count(*) FILTER (WHERE is_end AND kind = 'admin') AS quits,
@@ -52,7 +52,8 @@ _SEGMENTS = """
 
 
 def _sources(workload: Workload) -> list[dict[str, Any]]:
-    """Per log: connections, statements per connection, session times, rate and peak."""
+    """Per log: connections, statements per connection, session times, rate and peak.
+    Statement times are ``round(fsum(…), 3)``, independent of the order of ``conn``'s rows."""
     t = workload.thresholds
     cte, params = connections_cte(workload)
     sql = f"""
@@ -71,7 +72,7 @@ def _sources(workload: Workload) -> list[dict[str, Any]]:
     SELECT s.source_id, s.path, s.dialect, count(*) AS connections,
            median(stmts) AS median_statements, avg(stmts) AS mean_statements,
            sum(stmts) AS statements, count(*) FILTER (WHERE stmts <= ?) AS short_connections,
-           coalesce(sum(query_ms) FILTER (WHERE stmts <= ?), 0) AS short_ms,
+           round(coalesce(fsum(query_ms) FILTER (WHERE stmts <= ?), 0), 3) AS short_ms,
            sum(connects) AS connect_entries, sum(disconnects) AS disconnect_entries,
            sum(quits) AS quit_entries, avg(session_ms) AS mean_session_ms,
            1000 * avg(epoch(first_query_ts) - epoch(connect_ts))

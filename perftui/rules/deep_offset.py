@@ -18,10 +18,12 @@ from perftui.rules.base import Finding, Workload, severity_rank
 RULE_ID = "deep-offset"
 DEFAULT_PAGE = 100  # page size for the rewrite when the statement has OFFSET but no LIMIT
 
+# Times are round(fsum(…), 3) like the class totals: independent of row order, so a finding
+# that covers the same executions as another one ranks equal to it every run.
 _SQL = """
 SELECT class_id, count(*),
        count(*) FILTER (WHERE offset_value > ?),
-       coalesce(sum(duration_ms) FILTER (WHERE offset_value > ?), 0),
+       round(coalesce(fsum(duration_ms) FILTER (WHERE offset_value > ?), 0), 3),
        max(offset_value), quantile_disc(offset_value, 0.95), max(limit_value)
 FROM entries e
 WHERE e.kind = 'query' AND e.class_id IS NOT NULL AND e.offset_value IS NOT NULL {window}

@@ -41,7 +41,12 @@ def detect(workload: Workload) -> Iterator[Finding]:
 
 
 def _pairs(workload: Workload) -> list[dict[str, Any]]:
-    """Qualifying runs grouped per (source class, repeated class), biggest time first."""
+    """Qualifying runs grouped per (source class, repeated class), biggest time first.
+
+    Times are ``round(fsum(…), 3)``: a plain float ``sum`` depends on the order rows reach it
+    (which the engine does not fix), and the example run is the ``arg_max`` of (executions, ms,
+    then the earliest source and line), so an order-dependent last bit could pick another run.
+    Rounded compensated sums make the key, and so the report, the same run to run."""
     t = workload.thresholds
     cte, params = connections_cte(workload)
     sql = f"""
@@ -56,7 +61,7 @@ def _pairs(workload: Workload) -> list[dict[str, Any]]:
     ),
     runs AS (
         SELECT source_id, session, conn_no, class_id,
-               count(*) AS n, coalesce(sum(duration_ms), 0) AS ms,
+               count(*) AS n, round(coalesce(fsum(duration_ms), 0), 3) AS ms,
                min(line_start) AS first_line, max(line_start) AS last_line
         FROM q GROUP BY source_id, session, conn_no, class_id, island
     ),
@@ -73,7 +78,7 @@ def _pairs(workload: Workload) -> list[dict[str, Any]]:
           AND regexp_matches(c.fingerprint, ?)
     )
     SELECT source_class, class_id, dialect, count(*) AS runs, sum(n) AS executions,
-           avg(n) AS mean_n, max(n) AS max_n, sum(ms) AS total_ms,
+           avg(n) AS mean_n, max(n) AS max_n, round(fsum(ms), 3) AS total_ms,
            count(DISTINCT (source_id, session)) AS sessions,
            count(*) FILTER (WHERE ms >= ?) AS timed_runs,
            arg_max({{'source_id': source_id, 'session': session, 'first_line': first_line,

@@ -85,20 +85,19 @@ def _connections_sql(window: Window, *, numbered: bool = True) -> tuple[str, lis
     row is in connection 0. Columns: source_id, session, conn_no, line_start, kind, ts,
     duration_ms, class_id, is_insert, values_rows, rows_affected, is_control (transaction
     control / session setup), tx_event ('begin', 'end', 'ac_off', 'ac_on' or NULL), is_end.
+
+    Finding the starts needs each entry's predecessor in its session (``lag``), a sort of every
+    entry. That window reads its own narrow scan (``marks``: keys, kind and ``is_end`` only)
+    rather than ``ev``: a window sorts every column its rows carry, and ``ev`` carries 13 (and,
+    for ``tx_event``, the statement text). On 5.9 M PostgreSQL entries the statement went from
+    11.6 s to 6.6 s of CPU (medians of 3); the rows and numbers are the same.
     """
     wsql, wparams = window.where("e")
     is_end = (
         "CASE e.kind WHEN 'disconnect' THEN true"
         " WHEN 'admin' THEN lower(e.query) LIKE '%quit%' ELSE false END"
     )
-    lags = (
-        f", lag(e.kind) OVER w AS prev_kind, lag({is_end}) OVER w AS prev_end" if numbered else ""
-    )
-    window_clause = (
-        "WINDOW w AS (PARTITION BY e.source_id, e.session ORDER BY e.line_start)"
-        if numbered
-        else ""
-    )
+    kinds = "e.kind IN ('query', 'connect', 'disconnect', 'admin')"
     # Statement kinds are properties of a class: match the regexes once per class (thousands),
     # not once per entry (millions). CASE reads lower(query) of admin entries only.
     sql = f"""
@@ -119,18 +118,25 @@ def _connections_sql(window: Window, *, numbered: bool = True) -> tuple[str, lis
                     WHEN c.tx <> 'autocommit' THEN c.tx
                     WHEN regexp_matches(e.query, ?) THEN 'ac_off'
                     ELSE 'ac_on' END AS tx_event,
-               {is_end} AS is_end{lags}
+               {is_end} AS is_end
         FROM entries e LEFT JOIN class_kinds c ON c.class_id = e.class_id
-        WHERE e.kind IN ('query', 'connect', 'disconnect', 'admin') {wsql}
-        {window_clause}
+        WHERE {kinds} {wsql}
     ),"""
+    params = [CONTROL_RE, TX_BEGIN_RE, TX_END_RE, AUTOCOMMIT_OFF_RE, *wparams]
     if numbered:
-        sql += """
+        sql += f"""
+    marks AS (  -- the same entries, only what the predecessor test needs
+        SELECT e.source_id, e.session, e.line_start, e.kind, {is_end} AS is_end
+        FROM entries e WHERE {kinds} {wsql}
+    ),
     starts AS (  -- the few rows that open a connection, numbered
         SELECT source_id, session, line_start,
                row_number() OVER (PARTITION BY source_id, session ORDER BY line_start)
                    AS conn_no
-        FROM ev
+        FROM (SELECT source_id, session, line_start, kind,
+                     lag(kind) OVER w AS prev_kind, lag(is_end) OVER w AS prev_end
+              FROM marks
+              WINDOW w AS (PARTITION BY source_id, session ORDER BY line_start))
         WHERE (kind = 'connect' AND prev_kind IS DISTINCT FROM 'connect') OR prev_end
     ),
     conn AS (  -- each row takes the number of the last start at or before it (0: none yet)
@@ -139,10 +145,11 @@ def _connections_sql(window: Window, *, numbered: bool = True) -> tuple[str, lis
           ON ev.source_id = s.source_id AND ev.session IS NOT DISTINCT FROM s.session
          AND ev.line_start >= s.line_start
     )"""
+        params += wparams
     else:
         sql += """
     conn AS (SELECT *, 0::BIGINT AS conn_no FROM ev)"""
-    return sql, [CONTROL_RE, TX_BEGIN_RE, TX_END_RE, AUTOCOMMIT_OFF_RE, *wparams]
+    return sql, params
 
 
 def short(fingerprint: str | None, width: int = 70) -> str:

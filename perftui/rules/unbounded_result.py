@@ -30,6 +30,7 @@ RULE_ID = "unbounded-result"
 _ACTUAL = r'(?:\(actual(?: time=[0-9.]+\.\.[0-9.]+)? rows=|"Actual Rows": )([0-9]+)'
 _ESTIMATE = r'(?:\(cost=[0-9.]+\.\.[0-9.]+ rows=|"Plan Rows": )([0-9]+)'
 
+# Times are round(fsum(…), 3) like the class totals: independent of the order of rows.
 _SQL = """
 WITH r AS (
     SELECT class_id, duration_ms, rows_sent,
@@ -45,7 +46,8 @@ WITH r AS (
     FROM r
 )
 SELECT class_id, count(n), max(n), quantile_disc(n, 0.95),
-       count(*) FILTER (WHERE n >= ?), coalesce(sum(duration_ms) FILTER (WHERE n >= ?), 0),
+       count(*) FILTER (WHERE n >= ?),
+       round(coalesce(fsum(duration_ms) FILTER (WHERE n >= ?), 0), 3),
        list(DISTINCT source ORDER BY source) FILTER (WHERE source IS NOT NULL)
 FROM k GROUP BY class_id HAVING max(n) >= ?
 """

@@ -1,0 +1,53 @@
+"""``queries.class_stats``: exact, order-independent statistics (the report is the same run to
+run, and a value that sits exactly on a rounding boundary always rounds the same way)."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+from perftui.store import queries, schema
+
+
+def _store(path: Path, durations: list[float], *, seed: int) -> list[queries.ClassStats]:
+    """One class whose executions have ``durations``, inserted in a shuffled order."""
+    rows = list(enumerate(durations, start=1))
+    random.Random(seed).shuffle(rows)
+    with schema.connect(path) as con:
+        con.execute(
+            "INSERT INTO sources VALUES (1, 'x.log', 'mysql-slow', 'mysql', NULL, NULL, 'h', 0,"
+            " 0, 0, 0, 0, true, now())"
+        )
+        con.execute(
+            "INSERT INTO query_classes (class_id, fingerprint, dialect)"
+            " VALUES ('C1', 'select ?', 'mysql')"
+        )
+        con.execute(
+            "INSERT INTO entries (source_id, entry_no, line_start, n_lines, kind, duration_ms,"
+            " query, class_id)"
+            " SELECT 1, line, line, 1, 'query', ms, 'select ' || line, 'C1'"
+            " FROM (SELECT unnest(?::BIGINT[]) AS line, unnest(?::DOUBLE[]) AS ms)",
+            [[line for line, _ in rows], [ms for _, ms in rows]],
+        )
+        return queries.class_stats(con)
+
+
+def test_mean_and_stddev_are_exact_on_a_rounding_boundary(tmp_path: Path) -> None:
+    """1.000 and 1.001 ms: mean 1.0005, standard deviation 0.0005, exactly (the nearest
+    doubles), whatever the order of the rows."""
+    (c,) = _store(tmp_path / "a.duckdb", [1.0, 1.001], seed=1)
+    assert c.mean_ms == 1.0005
+    assert c.stddev_ms == 0.0005
+    assert c.total_ms == 2.001
+
+
+def test_statistics_do_not_depend_on_row_order(tmp_path: Path) -> None:
+    """The same executions inserted in two orders give the same statistics, sample included
+    (the slowest execution, the earliest line among equally slow ones)."""
+    durations = [round(0.1 + (i % 37) * 0.013, 3) for i in range(5000)] + [9.5, 9.5]
+    a = _store(tmp_path / "a.duckdb", durations, seed=1)
+    b = _store(tmp_path / "b.duckdb", durations, seed=2)
+    assert a == b
+    assert a[0].sample == "select 5001"  # lines 5001 and 5002 are both 9.5 ms
+    assert a[0].histogram == [0, 0, 5000, 2, 0, 0, 0, 0]
+    assert a[0].p50_ms is not None and a[0].p50_ms <= a[0].p95_ms <= a[0].p99_ms
