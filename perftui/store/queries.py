@@ -126,8 +126,9 @@ def class_stats(
     (``fsum``) rounded to the logs' microsecond; the mean and standard deviation come from
     exact integer sums of the durations in microseconds (``HUGEINT``: ``n·Σu² − (Σu)²`` is exact,
     one division and a square root follow), which is exact for microsecond logs (PostgreSQL's
-    ``duration: 1.234 ms``, MySQL's ``Query_time: 0.001234``); ``stddev_pop`` is only the
-    fallback should those products overflow. The sample statement is the slowest execution,
+    ``duration: 1.234 ms``, MySQL's ``Query_time: 0.001234``); a class with a duration of 31
+    years or more (a corrupt log) gets ``avg`` and ``stddev_pop`` instead, as products of such
+    values could overflow. The sample statement is the slowest execution,
     the earliest (source, line) among equally slow ones. The three percentiles are one
     list-form ``quantile_cont`` (one collection and sort of each class's values instead of
     three); the histogram is eight ``count(*) FILTER`` aggregates instead of a list of every
@@ -157,7 +158,8 @@ def class_stats(
         WITH q AS (
             SELECT e.*, CASE WHEN e.duration_ms IS NOT NULL
                              THEN CAST({_BUCKET} AS INTEGER) END AS bucket,
-                   CAST(round(e.duration_ms * 1000) AS HUGEINT) AS us
+                   CASE WHEN abs(e.duration_ms) < 1e12  -- 31 years: n·Σu² fits a HUGEINT
+                        THEN CAST(round(e.duration_ms * 1000) AS HUGEINT) END AS us
             FROM entries e
             WHERE e.kind = 'query' AND e.class_id IS NOT NULL {wsql}{class_filter}
         ),
@@ -165,7 +167,9 @@ def class_stats(
             SELECT class_id, count(*) AS cnt,
                    round(coalesce(fsum(duration_ms), 0), 3) AS total_ms,
                    min(duration_ms) AS mn, max(duration_ms) AS mx,
-                   sum(us) / count(us) / 1000 AS mean, count(us) AS n_us, sum(us) AS s_us,
+                   CASE WHEN count(us) = count(duration_ms) THEN sum(us) / count(us) / 1000
+                        ELSE avg(duration_ms) END AS mean,
+                   count(us) AS n_us, count(duration_ms) AS n_ms, sum(us) AS s_us,
                    sum(us * us) AS ss_us, stddev_pop(duration_ms) AS sd_float,
                    quantile_cont(duration_ms, [0.5, 0.95, 0.99]) AS pct,
                    round(fsum(lock_ms), 3) AS lock_ms,
@@ -182,8 +186,10 @@ def class_stats(
         )
         SELECT a.class_id, c.fingerprint, c.dialect, a.cnt, a.total_ms, a.mn, a.mx, a.mean,
                a.pct[1] AS p50, a.pct[2] AS p95, a.pct[3] AS p99,
-               coalesce(try(sqrt(CAST(a.n_us * a.ss_us - a.s_us * a.s_us AS DOUBLE))
-                            / a.n_us / 1000), a.sd_float) AS sd, a.lock_ms,
+               CASE WHEN a.n_us = a.n_ms
+                    THEN coalesce(try(sqrt(CAST(a.n_us * a.ss_us - a.s_us * a.s_us AS DOUBLE))
+                                      / a.n_us / 1000), a.sd_float)
+                    ELSE a.sd_float END AS sd, a.lock_ms,
                a.rows_sent, a.rows_examined, a.rows_affected, a.first_seen, a.last_seen,
                a.users, a.dbs, a.hosts, a.histogram, a.sample
         FROM agg a JOIN query_classes c USING (class_id)

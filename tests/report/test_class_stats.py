@@ -51,3 +51,11 @@ def test_statistics_do_not_depend_on_row_order(tmp_path: Path) -> None:
     assert a[0].sample == "select 5001"  # lines 5001 and 5002 are both 9.5 ms
     assert a[0].histogram == [0, 0, 5000, 2, 0, 0, 0, 0]
     assert a[0].p50_ms is not None and a[0].p50_ms <= a[0].p95_ms <= a[0].p99_ms
+
+
+def test_absurd_durations_fall_back_to_float_statistics(tmp_path: Path) -> None:
+    """A corrupt log's ``Query_time: 1e40`` is far past what exact microsecond sums can hold:
+    the class still gets its (float) mean and standard deviation, not an error."""
+    (c,) = _store(tmp_path / "a.duckdb", [1e43, 1.0], seed=1)
+    assert c.mean_ms == (1e43 + 1.0) / 2
+    assert c.stddev_ms is not None and c.stddev_ms > 1e42
