@@ -73,12 +73,12 @@ def _open_side(path_str: str, args: argparse.Namespace, tmp: Path, name: str):
 
 
 def _finding_key(f: Finding) -> tuple:
-    return (f.rule, tuple(sorted(f.query_class_ids)), tuple(sorted(f.tables)),
-            tuple(f.columns))
+    return (f.rule, tuple(sorted(f.query_class_ids)), tuple(sorted(f.tables)), tuple(f.columns))
 
 
-def diff_classes(before: duckdb.DuckDBPyConnection,
-                 after: duckdb.DuckDBPyConnection) -> list[ClassDelta]:
+def diff_classes(
+    before: duckdb.DuckDBPyConnection, after: duckdb.DuckDBPyConnection
+) -> list[ClassDelta]:
     b = {c.class_id: c for c in queries.class_stats(before)}
     a = {c.class_id: c for c in queries.class_stats(after)}
     out = []
@@ -93,19 +93,30 @@ def diff_classes(before: duckdb.DuckDBPyConnection,
         else:
             change = ((ca.mean_ms or 0) - (cb.mean_ms or 0)) / cb.mean_ms if cb.mean_ms else 0.0
             status = "faster" if change <= -CHANGE else "slower" if change >= CHANGE else "same"
-        out.append(ClassDelta(
-            cid, ref.fingerprint, status,
-            cb.count if cb else 0, ca.count if ca else 0,
-            cb.total_ms if cb else 0.0, ca.total_ms if ca else 0.0,
-            cb.mean_ms if cb else None, ca.mean_ms if ca else None,
-            cb.p95_ms if cb else None, ca.p95_ms if ca else None,
-        ))
+        out.append(
+            ClassDelta(
+                cid,
+                ref.fingerprint,
+                status,
+                cb.count if cb else 0,
+                ca.count if ca else 0,
+                cb.total_ms if cb else 0.0,
+                ca.total_ms if ca else 0.0,
+                cb.mean_ms if cb else None,
+                ca.mean_ms if ca else None,
+                cb.p95_ms if cb else None,
+                ca.p95_ms if ca else None,
+            )
+        )
     out.sort(key=lambda d: -abs(d.after_total_ms - d.before_total_ms))
     return out
 
 
-def build(before: duckdb.DuckDBPyConnection, after: duckdb.DuckDBPyConnection,
-          workload_args: dict[str, Any] | None = None) -> dict[str, Any]:
+def build(
+    before: duckdb.DuckDBPyConnection,
+    after: duckdb.DuckDBPyConnection,
+    workload_args: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """The comparison as plain data (the JSON form)."""
     wa = workload_args or {}
     tb, ta = queries.totals(before), queries.totals(after)
@@ -114,26 +125,51 @@ def build(before: duckdb.DuckDBPyConnection, after: duckdb.DuckDBPyConnection,
     deltas = diff_classes(before, after)
 
     def brief(f: Finding) -> dict[str, Any]:
-        return {"rule": f.rule, "severity": f.severity, "title": f.title,
-                "query_class_ids": f.query_class_ids, "impact_ms": round(f.impact_ms, 3)}
+        return {
+            "rule": f.rule,
+            "severity": f.severity,
+            "title": f.title,
+            "query_class_ids": f.query_class_ids,
+            "impact_ms": round(f.impact_ms, 3),
+        }
 
     def mean(t: queries.Totals) -> float | None:
         return t.total_ms / t.queries if t.queries else None
 
     return {
         "overall": {
-            "before": {"queries": tb.queries, "classes": tb.classes, "total_ms": tb.total_ms,
-                       "mean_ms": mean(tb)},
-            "after": {"queries": ta.queries, "classes": ta.classes, "total_ms": ta.total_ms,
-                      "mean_ms": mean(ta)},
+            "before": {
+                "queries": tb.queries,
+                "classes": tb.classes,
+                "total_ms": tb.total_ms,
+                "mean_ms": mean(tb),
+            },
+            "after": {
+                "queries": ta.queries,
+                "classes": ta.classes,
+                "total_ms": ta.total_ms,
+                "mean_ms": mean(ta),
+            },
         },
         "classes": [
-            {"id": d.class_id, "fingerprint": d.fingerprint, "status": d.status,
-             "before": {"count": d.before_count, "total_ms": d.before_total_ms,
-                        "mean_ms": d.before_mean_ms, "p95_ms": d.before_p95_ms},
-             "after": {"count": d.after_count, "total_ms": d.after_total_ms,
-                       "mean_ms": d.after_mean_ms, "p95_ms": d.after_p95_ms},
-             "mean_change": d.mean_change}
+            {
+                "id": d.class_id,
+                "fingerprint": d.fingerprint,
+                "status": d.status,
+                "before": {
+                    "count": d.before_count,
+                    "total_ms": d.before_total_ms,
+                    "mean_ms": d.before_mean_ms,
+                    "p95_ms": d.before_p95_ms,
+                },
+                "after": {
+                    "count": d.after_count,
+                    "total_ms": d.after_total_ms,
+                    "mean_ms": d.after_mean_ms,
+                    "p95_ms": d.after_p95_ms,
+                },
+                "mean_change": d.mean_change,
+            }
             for d in deltas
         ],
         "findings": {
@@ -154,7 +190,10 @@ def render_text(data: dict[str, Any], console: Console, top: int) -> None:
     console.print(
         f"total time {_ms(ob['total_ms'])} → {_ms(oa['total_ms'])}; "
         f"queries {ob['queries']:,} → {oa['queries']:,}; "
-        f"mean {_ms(ob['mean_ms'])} → {_ms(oa['mean_ms'])}", markup=False, highlight=False)
+        f"mean {_ms(ob['mean_ms'])} → {_ms(oa['mean_ms'])}",
+        markup=False,
+        highlight=False,
+    )
     table = Table(show_edge=False, title="Classes by change in total time", title_justify="left")
     for col in ("status", "query id", "calls", "total", "mean", "Δ mean", "fingerprint"):
         table.add_column(col, no_wrap=col == "fingerprint", overflow="ellipsis")
@@ -162,9 +201,12 @@ def render_text(data: dict[str, Any], console: Console, top: int) -> None:
     for c in data["classes"][:top]:
         b, a = c["before"], c["after"]
         table.add_row(
-            Text(c["status"], style=styles.get(c["status"], "")), c["id"],
-            f"{b['count']:,} → {a['count']:,}", f"{_ms(b['total_ms'])} → {_ms(a['total_ms'])}",
-            f"{_ms(b['mean_ms'])} → {_ms(a['mean_ms'])}", _pct(c["mean_change"]),
+            Text(c["status"], style=styles.get(c["status"], "")),
+            c["id"],
+            f"{b['count']:,} → {a['count']:,}",
+            f"{_ms(b['total_ms'])} → {_ms(a['total_ms'])}",
+            f"{_ms(b['mean_ms'])} → {_ms(a['mean_ms'])}",
+            _pct(c["mean_change"]),
             safe_text(c["fingerprint"], one_line=True),
         )
     console.print(table)
@@ -172,25 +214,35 @@ def render_text(data: dict[str, Any], console: Console, top: int) -> None:
         items = data["findings"][key]
         console.print(Text(f"{label}: {len(items)}", style="bold"))
         for f in items:
-            console.print(Text(f"  {f['severity']} {f['rule']}: ") + safe_text(f["title"],
-                                                                              one_line=True))
+            console.print(
+                Text(f"  {f['severity']} {f['rule']}: ") + safe_text(f["title"], one_line=True)
+            )
 
 
 def render_markdown(data: dict[str, Any], top: int) -> str:
     ob, oa = data["overall"]["before"], data["overall"]["after"]
-    lines = ["# perftui compare", "",
-             f"Total time {_ms(ob['total_ms'])} → {_ms(oa['total_ms'])}; queries "
-             f"{ob['queries']:,} → {oa['queries']:,}.", "",
-             "| status | query id | calls | total | mean | Δ mean |", "|---|---|---|---|---|---:|"]
+    lines = [
+        "# perftui compare",
+        "",
+        f"Total time {_ms(ob['total_ms'])} → {_ms(oa['total_ms'])}; queries "
+        f"{ob['queries']:,} → {oa['queries']:,}.",
+        "",
+        "| status | query id | calls | total | mean | Δ mean |",
+        "|---|---|---|---|---|---:|",
+    ]
     for c in data["classes"][:top]:
         b, a = c["before"], c["after"]
-        lines.append(f"| {c['status']} | {code_span(c['id'])} | {b['count']:,} → {a['count']:,} | "
-                     f"{_ms(b['total_ms'])} → {_ms(a['total_ms'])} | "
-                     f"{_ms(b['mean_ms'])} → {_ms(a['mean_ms'])} | {_pct(c['mean_change'])} |")
+        lines.append(
+            f"| {c['status']} | {code_span(c['id'])} | {b['count']:,} → {a['count']:,} | "
+            f"{_ms(b['total_ms'])} → {_ms(a['total_ms'])} | "
+            f"{_ms(b['mean_ms'])} → {_ms(a['mean_ms'])} | {_pct(c['mean_change'])} |"
+        )
     for label, key in (("Findings gone", "gone"), ("New findings", "new")):
         lines += ["", f"## {label}", ""]
-        lines += [f"- {f['severity']} {code_span(f['rule'])}: {escape(f['title'])}"
-                  for f in data["findings"][key]] or ["- none"]
+        lines += [
+            f"- {f['severity']} {code_span(f['rule'])}: {escape(f['title'])}"
+            for f in data["findings"][key]
+        ] or ["- none"]
     return "\n".join(lines) + "\n"
 
 
@@ -221,8 +273,15 @@ def run(args: argparse.Namespace, out: Console, err: Console) -> int:
     else:
         text = None
     if text is None:
-        console = out if not args.output else Console(file=open(args.output, "w"),  # noqa: SIM115
-                                                      width=160, color_system=None)
+        console = (
+            out
+            if not args.output
+            else Console(
+                file=open(args.output, "w"),  # noqa: SIM115
+                width=160,
+                color_system=None,
+            )
+        )
         render_text(data, console, args.top)
     elif args.output:
         Path(args.output).write_text(text, encoding="utf-8")

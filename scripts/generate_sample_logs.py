@@ -55,18 +55,61 @@ PG_BADGER_LOG = "shop-pgbadger.log"
 # Long enough for backends to finish writing disconnection lines through the collector.
 SETTLE_SECONDS = 1.5
 
-FIRST_NAMES = ("Anna", "Ben", "Clara", "David", "Emma", "Felix", "Greta", "Hugo",
-               "Ida", "Jonas", "Katja", "Lukas", "Mia", "Noah", "Olga", "Paul")
-LAST_NAMES = ("Schmidt", "Meyer", "Novak", "Rossi", "Garcia", "Smith", "Larsen",
-              "Dubois", "Kowalski", "Silva", "Tanaka", "Okafor")
+FIRST_NAMES = (
+    "Anna",
+    "Ben",
+    "Clara",
+    "David",
+    "Emma",
+    "Felix",
+    "Greta",
+    "Hugo",
+    "Ida",
+    "Jonas",
+    "Katja",
+    "Lukas",
+    "Mia",
+    "Noah",
+    "Olga",
+    "Paul",
+)
+LAST_NAMES = (
+    "Schmidt",
+    "Meyer",
+    "Novak",
+    "Rossi",
+    "Garcia",
+    "Smith",
+    "Larsen",
+    "Dubois",
+    "Kowalski",
+    "Silva",
+    "Tanaka",
+    "Okafor",
+)
 DOMAINS = ("example.com", "example.org", "example.net", "mail.test")
-CATEGORIES = ("books", "games", "toys", "electronics", "kitchen",
-              "garden", "sports", "music", "office", "beauty")
+CATEGORIES = (
+    "books",
+    "games",
+    "toys",
+    "electronics",
+    "kitchen",
+    "garden",
+    "sports",
+    "music",
+    "office",
+    "beauty",
+)
 ADJECTIVES = ("Classic", "Compact", "Deluxe", "Eco", "Smart", "Mini", "Pro", "Vintage")
 USER_STATUSES = (("active", 80), ("inactive", 15), ("vip", 5))
 ORDER_STATUSES = (("pending", 15), ("paid", 30), ("shipped", 45), ("cancelled", 10))
-SETTINGS = (("currency", "EUR"), ("tax_rate", "0.19"), ("free_shipping_over", "50.00"),
-            ("support_email", "help@example.com"), ("maintenance_mode", "off"))
+SETTINGS = (
+    ("currency", "EUR"),
+    ("tax_rate", "0.19"),
+    ("free_shipping_over", "50.00"),
+    ("support_email", "help@example.com"),
+    ("maintenance_mode", "off"),
+)
 
 # A report query as an application would write it: multi-line and indented.
 REVENUE_BY_CATEGORY_SQL = """
@@ -137,8 +180,9 @@ def make_shop_data(seed: int = SEED) -> ShopData:
             data.order_items.append((item_id, oid, product[0], qty, product[3]))
             total += qty * product[3]
         created = order_epoch + timedelta(seconds=rng.randrange(270 * 86400))
-        data.orders.append((oid, rng.randint(1, N_USERS), _weighted(rng, ORDER_STATUSES),
-                            total, created))
+        data.orders.append(
+            (oid, rng.randint(1, N_USERS), _weighted(rng, ORDER_STATUSES), total, created)
+        )
     return data
 
 
@@ -147,8 +191,7 @@ def make_shop_data(seed: int = SEED) -> ShopData:
 
 def pg_ctl(action: str) -> None:
     """Debian's wrapper; the redirect to systemctl does not work without systemd."""
-    subprocess.run(["pg_ctlcluster", "--skip-systemctl-redirect", "15", "main", action],
-                   check=True)
+    subprocess.run(["pg_ctlcluster", "--skip-systemctl-redirect", "15", "main", action], check=True)
 
 
 def pg_is_ready() -> bool:
@@ -189,8 +232,17 @@ def mariadb_is_up() -> bool:
 def ensure_mariadb_running() -> None:
     """Start mariadbd the way this environment does (no systemd)."""
     if not mariadb_is_up():
-        subprocess.run(["start-stop-daemon", "--start", "--oknodo", "--background",
-                        "--exec", "/usr/sbin/mariadbd"], check=True)
+        subprocess.run(
+            [
+                "start-stop-daemon",
+                "--start",
+                "--oknodo",
+                "--background",
+                "--exec",
+                "/usr/sbin/mariadbd",
+            ],
+            check=True,
+        )
     wait_until(mariadb_is_up, "MariaDB")
 
 
@@ -206,19 +258,31 @@ def make_dir_owned_by(user: str, prefix: str) -> Path:
 def pg_connect(*, autocommit: bool = True, bound: bool = False) -> psycopg.Connection[Any]:
     """An app connection: literal SQL via ClientCursor unless `bound` (server-side binding)."""
     return psycopg.connect(
-        host=HOST, port=PG_PORT, user="postgres", dbname="test",
-        application_name=APP_NAME, options="-c search_path=shop",
+        host=HOST,
+        port=PG_PORT,
+        user="postgres",
+        dbname="test",
+        application_name=APP_NAME,
+        options="-c search_path=shop",
         autocommit=autocommit,
         cursor_factory=psycopg.Cursor if bound else psycopg.ClientCursor,
     )
 
 
-def mariadb_connect(*, autocommit: bool = True, bound: bool = False,
-                    database: str | None = "shop") -> pymysql.connections.Connection:
+def mariadb_connect(
+    *, autocommit: bool = True, bound: bool = False, database: str | None = "shop"
+) -> pymysql.connections.Connection:
     """An app connection; pymysql always interpolates on the client (`bound` is ignored)."""
     del bound
-    return pymysql.connect(host=HOST, port=MY_PORT, user="root", password="",
-                           database=database, autocommit=autocommit, program_name=APP_NAME)
+    return pymysql.connect(
+        host=HOST,
+        port=MY_PORT,
+        user="root",
+        password="",
+        database=database,
+        autocommit=autocommit,
+        program_name=APP_NAME,
+    )
 
 
 # --------------------------------------------------------------------------- workload
@@ -248,8 +312,10 @@ POSTGRES = Backend(
     name="postgres",
     connect=pg_connect,
     key_column="key",
-    day_predicates=("created_at::date = '2026-01-05'",
-                    "date_trunc('day', created_at) = '2026-01-05'"),
+    day_predicates=(
+        "created_at::date = '2026-01-05'",
+        "date_trunc('day', created_at) = '2026-01-05'",
+    ),
     errors=(psycopg.Error,),
 )
 MARIADB = Backend(
@@ -273,15 +339,19 @@ class ShopWorkload:
     def pk_lookups(self, cur: Any, n: int) -> None:
         """The well-behaved baseline: primary-key point lookups should NOT be flagged."""
         for _ in range(n):
-            cur.execute("SELECT id, name, email FROM users WHERE id = %s",
-                        (self.rng.randint(1, N_USERS),))
+            cur.execute(
+                "SELECT id, name, email FROM users WHERE id = %s", (self.rng.randint(1, N_USERS),)
+            )
             cur.fetchall()
 
     def missing_composite_index(self, cur: Any, n: int) -> None:
         """orders(user_id, status) has no index: a full scan plus sort every time."""
         for user_id in self.rng.sample(self.pending_users, n):
-            cur.execute("SELECT id, total, created_at FROM orders WHERE user_id = %s "
-                        "AND status = 'pending' ORDER BY created_at DESC", (user_id,))
+            cur.execute(
+                "SELECT id, total, created_at FROM orders WHERE user_id = %s "
+                "AND status = 'pending' ORDER BY created_at DESC",
+                (user_id,),
+            )
             cur.fetchall()
 
     def select_star(self, cur: Any) -> None:
@@ -293,8 +363,10 @@ class ShopWorkload:
     def or_chain(self, cur: Any, n: int = 3) -> None:
         """OR on one column, the textbook case for IN (...)."""
         for _ in range(n):
-            cur.execute("SELECT id, name FROM products WHERE category = 'books' "
-                        "OR category = 'games' OR category = 'toys'")
+            cur.execute(
+                "SELECT id, name FROM products WHERE category = 'books' "
+                "OR category = 'games' OR category = 'toys'"
+            )
             cur.fetchall()
 
     def function_on_column(self, cur: Any, n: int = 5) -> None:
@@ -323,13 +395,21 @@ class ShopWorkload:
         """Single-row statements each committed on their own (autocommit) instead of a batch."""
         for _ in range(inserts):
             price = Decimal(self.rng.randrange(199, 49999)) / 100
-            cur.execute("INSERT INTO order_items (order_id, product_id, qty, price) "
-                        "VALUES (%s, %s, %s, %s)",
-                        (self.rng.randint(1, N_ORDERS), self.rng.randint(1, N_PRODUCTS),
-                         self.rng.randint(1, 3), price))
+            cur.execute(
+                "INSERT INTO order_items (order_id, product_id, qty, price) "
+                "VALUES (%s, %s, %s, %s)",
+                (
+                    self.rng.randint(1, N_ORDERS),
+                    self.rng.randint(1, N_PRODUCTS),
+                    self.rng.randint(1, 3),
+                    price,
+                ),
+            )
         for _ in range(updates):
-            cur.execute("UPDATE users SET status = %s WHERE id = %s",
-                        (self.rng.choice(("active", "inactive")), self.rng.randint(1, N_USERS)))
+            cur.execute(
+                "UPDATE users SET status = %s WHERE id = %s",
+                (self.rng.choice(("active", "inactive")), self.rng.randint(1, N_USERS)),
+            )
 
     def deep_offset(self, cur: Any) -> None:
         """OFFSET pagination reads and throws away every skipped row."""
@@ -337,8 +417,9 @@ class ShopWorkload:
             cur.execute(f"SELECT id, name FROM products ORDER BY id LIMIT 20 OFFSET {offset}")
             cur.fetchall()
         for offset in (49_900, 49_950, 50_000):
-            cur.execute(f"SELECT id, user_id, total FROM orders ORDER BY id "
-                        f"LIMIT 50 OFFSET {offset}")
+            cur.execute(
+                f"SELECT id, user_id, total FROM orders ORDER BY id LIMIT 50 OFFSET {offset}"
+            )
             cur.fetchall()
 
     def cacheable_repeats(self, cur: Any, n: int = 60, pause: float = 0.05) -> None:
@@ -368,8 +449,10 @@ class ShopWorkload:
         for user_id in self.rng.sample(self.pending_users, 2):
             cur.execute(REVENUE_BY_CATEGORY_SQL, (user_id,))
             cur.fetchall()
-        cur.execute("/* dashboard: bestsellers */ SELECT product_id, sum(qty) AS sold "
-                    "FROM order_items GROUP BY product_id ORDER BY sold DESC LIMIT 10")
+        cur.execute(
+            "/* dashboard: bestsellers */ SELECT product_id, sum(qty) AS sold "
+            "FROM order_items GROUP BY product_id ORDER BY sold DESC LIMIT 10"
+        )
         cur.fetchall()
         cur.execute("SELECT count(*) FROM orders WHERE status = 'pending' -- header badge")
         cur.fetchall()
@@ -381,25 +464,36 @@ class ShopWorkload:
 
     def checkout(self, cur: Any) -> None:
         """One explicit transaction: an order plus a multi-row INSERT of its items."""
-        lines = [(self.rng.randint(1, N_PRODUCTS), self.rng.randint(1, 3),
-                  Decimal(self.rng.randrange(199, 9999)) / 100) for _ in range(3)]
+        lines = [
+            (
+                self.rng.randint(1, N_PRODUCTS),
+                self.rng.randint(1, 3),
+                Decimal(self.rng.randrange(199, 9999)) / 100,
+            )
+            for _ in range(3)
+        ]
         total = sum((qty * price for _, qty, price in lines), Decimal("0.00"))
-        cur.execute("INSERT INTO orders (user_id, status, total, created_at) "
-                    "VALUES (%s, 'pending', %s, %s) RETURNING id",
-                    (self.rng.choice(self.pending_users), total, datetime(2026, 1, 5, 12, 30)))
+        cur.execute(
+            "INSERT INTO orders (user_id, status, total, created_at) "
+            "VALUES (%s, 'pending', %s, %s) RETURNING id",
+            (self.rng.choice(self.pending_users), total, datetime(2026, 1, 5, 12, 30)),
+        )
         order_id = cur.fetchone()[0]
         values = ", ".join(["(%s, %s, %s, %s)"] * len(lines))
         params = [v for product, qty, price in lines for v in (order_id, product, qty, price)]
-        cur.execute(f"INSERT INTO order_items (order_id, product_id, qty, price) VALUES {values}",
-                    params)
+        cur.execute(
+            f"INSERT INTO order_items (order_id, product_id, qty, price) VALUES {values}", params
+        )
         cur.connection.commit()
 
     def errors(self, cur: Any) -> None:
         """Failing statements: the servers log these differently from successful ones."""
         key = self.backend.key_column
-        for sql in ("SELEC id, name FROM users WHERE id = 42",
-                    f"INSERT INTO settings ({key}, value) VALUES ('currency', 'USD')",
-                    "SELECT id, nickname FROM users WHERE id = 7"):
+        for sql in (
+            "SELEC id, name FROM users WHERE id = 42",
+            f"INSERT INTO settings ({key}, value) VALUES ('currency', 'USD')",
+            "SELECT id, nickname FROM users WHERE id = 7",
+        ):
             with contextlib.suppress(*self.backend.errors):
                 cur.execute(sql)
 
@@ -501,8 +595,12 @@ TABLE_COLUMNS = {
 
 def table_rows(data: ShopData) -> dict[str, Sequence[tuple[Any, ...]]]:
     """Rows per table, in load order."""
-    return {"users": data.users, "products": data.products, "orders": data.orders,
-            "order_items": data.order_items}
+    return {
+        "users": data.users,
+        "products": data.products,
+        "orders": data.orders,
+        "order_items": data.order_items,
+    }
 
 
 def setup_postgres(data: ShopData) -> None:
@@ -515,11 +613,14 @@ def setup_postgres(data: ShopData) -> None:
             with cur.copy(f"COPY shop.{table} ({TABLE_COLUMNS[table]}) FROM STDIN") as copy:
                 for row in rows:
                     copy.write_row(row)
-            cur.execute(f"SELECT setval(pg_get_serial_sequence('shop.{table}', 'id'), "
-                        f"(SELECT max(id) FROM shop.{table}))")
+            cur.execute(
+                f"SELECT setval(pg_get_serial_sequence('shop.{table}', 'id'), "
+                f"(SELECT max(id) FROM shop.{table}))"
+            )
         cur.executemany("INSERT INTO shop.settings (key, value) VALUES (%s, %s)", SETTINGS)
-        cur.execute("ANALYZE shop.users, shop.products, shop.orders, shop.order_items, "
-                    "shop.settings")
+        cur.execute(
+            "ANALYZE shop.users, shop.products, shop.orders, shop.order_items, shop.settings"
+        )
 
 
 def write_pg_conf(log_dir: Path, *, destinations: str, filename: str, prefix: str) -> None:
@@ -544,8 +645,12 @@ def write_pg_conf(log_dir: Path, *, destinations: str, filename: str, prefix: st
 
 def check_pg_logging() -> None:
     """Fail early if something (e.g. postgresql.auto.conf) overrides our settings."""
-    expected = {"logging_collector": "on", "log_min_duration_statement": "0",
-                "log_connections": "on", "lc_messages": "C"}
+    expected = {
+        "logging_collector": "on",
+        "log_min_duration_statement": "0",
+        "log_connections": "on",
+        "lc_messages": "C",
+    }
     with pg_connect() as conn, conn.cursor() as cur:
         for name, want in expected.items():
             cur.execute(f"SHOW {name}")
@@ -581,8 +686,12 @@ def generate_postgres(data: ShopData, out: Path) -> list[Path]:
     outputs = [out / "postgresql.log", out / "postgresql.csv", out / "postgresql.json"]
     badger_out = out / "postgresql-pgbadger-prefix.log"
     try:
-        write_pg_conf(log_dir, destinations="stderr,csvlog,jsonlog", filename=PG_MAIN_LOG,
-                      prefix=PG_MAIN_PREFIX)
+        write_pg_conf(
+            log_dir,
+            destinations="stderr,csvlog,jsonlog",
+            filename=PG_MAIN_LOG,
+            prefix=PG_MAIN_PREFIX,
+        )
         pg_ctl("restart")
         wait_until(pg_is_ready, "PostgreSQL")
         check_pg_logging()
@@ -594,8 +703,9 @@ def generate_postgres(data: ShopData, out: Path) -> list[Path]:
 
         # log_line_prefix and log_filename are reloadable; the collector rotates to the
         # new file name on SIGHUP, so no restart is needed for the second log.
-        write_pg_conf(log_dir, destinations="stderr", filename=PG_BADGER_LOG,
-                      prefix=PG_BADGER_PREFIX)
+        write_pg_conf(
+            log_dir, destinations="stderr", filename=PG_BADGER_LOG, prefix=PG_BADGER_PREFIX
+        )
         pg_ctl("reload")
         start_clean([badger])
         run_pgbadger_subset(ShopWorkload(POSTGRES, data))
@@ -635,8 +745,7 @@ MY_TABLES_SQL = (
     ) ENGINE=InnoDB""",
 )
 
-MY_SLOW_GLOBALS = ("slow_query_log", "slow_query_log_file", "long_query_time",
-                   "log_slow_verbosity")
+MY_SLOW_GLOBALS = ("slow_query_log", "slow_query_log_file", "long_query_time", "log_slow_verbosity")
 
 
 def setup_mariadb(data: ShopData) -> None:
@@ -667,8 +776,12 @@ def read_mariadb_globals(cur: Any) -> dict[str, Any]:
     if "perftui-mylogs-" in str(saved["slow_query_log_file"]):
         # Left over from a killed run: fall back to the server defaults.
         cur.execute("SELECT @@hostname")
-        saved.update(slow_query_log=0, slow_query_log_file=f"{cur.fetchone()[0]}-slow.log",
-                     long_query_time=10, log_slow_verbosity="")
+        saved.update(
+            slow_query_log=0,
+            slow_query_log_file=f"{cur.fetchone()[0]}-slow.log",
+            long_query_time=10,
+            log_slow_verbosity="",
+        )
     return saved
 
 
@@ -725,13 +838,15 @@ def summarize(paths: Sequence[Path]) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Generate the sample logs for the selected servers."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--only", choices=("postgres", "mariadb"),
-                        help="regenerate the logs of one server only")
+    parser.add_argument(
+        "--only", choices=("postgres", "mariadb"), help="regenerate the logs of one server only"
+    )
     parser.add_argument("--out", type=Path, default=OUT_DIR, help="output directory")
     args = parser.parse_args(argv)
     if os.geteuid() != 0:
-        print("must run as root: writes PostgreSQL conf.d and restarts the cluster",
-              file=sys.stderr)
+        print(
+            "must run as root: writes PostgreSQL conf.d and restarts the cluster", file=sys.stderr
+        )
         return 2
     args.out.mkdir(parents=True, exist_ok=True)
     data = make_shop_data()

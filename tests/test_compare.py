@@ -17,8 +17,9 @@ def _after_fix(src: Path, dest: Path) -> None:
     out = []
     for e in entries:
         if "FROM orders WHERE user_id =" in e and "status = 'pending'" in e:
-            e = re.sub(r"Query_time: ([\d.]+)",
-                       lambda m: f"Query_time: {float(m.group(1)) / 20:.6f}", e)
+            e = re.sub(
+                r"Query_time: ([\d.]+)", lambda m: f"Query_time: {float(m.group(1)) / 20:.6f}", e
+            )
         if re.search(r"SELECT id, total FROM orders WHERE user_id = \d+;", e):
             continue  # the N+1 lookups are gone (one IN query instead)
         out.append(e)
@@ -33,8 +34,10 @@ def test_compare_two_logs_shows_faster_class_and_gone_finding(tmp_path: Path) ->
     assert proc.returncode == 0, proc.stderr.decode()
     data = json.loads(proc.stdout)
     by_fp = {c["fingerprint"]: c for c in data["classes"]}
-    pending = by_fp["select id, total, created_at from orders where user_id = ? and status = ? "
-                    "order by created_at desc"]
+    pending = by_fp[
+        "select id, total, created_at from orders where user_id = ? and status = ? "
+        "order by created_at desc"
+    ]
     assert pending["status"] == "faster"
     assert pending["mean_change"] < -0.9
     assert by_fp["select id, total from orders where user_id = ?"]["status"] == "gone"

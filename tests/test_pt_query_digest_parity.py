@@ -20,9 +20,18 @@ pytestmark = pytest.mark.skipif(
 
 def _pt_classes(path: str) -> dict[str, tuple[int, float]]:
     out = subprocess.run(
-        ["pt-query-digest", "--output", "json", "--preserve-embedded-numbers",
-         "--limit", "100%:10000", path],
-        capture_output=True, text=True, check=True,
+        [
+            "pt-query-digest",
+            "--output",
+            "json",
+            "--preserve-embedded-numbers",
+            "--limit",
+            "100%:10000",
+            path,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     data = json.loads(out)
     # pt keeps a trailing space where it stripped a trailing comment; perftui trims it.

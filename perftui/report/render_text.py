@@ -86,21 +86,34 @@ def _rejects(n: int, reasons: dict[str, int]) -> Text:
     return Text(f"{n:,} ({detail})")
 
 
-SEVERITY_STYLE = {"critical": "bold red", "high": "red", "medium": "yellow", "low": "cyan",
-                  "info": "dim"}
+SEVERITY_STYLE = {
+    "critical": "bold red",
+    "high": "red",
+    "medium": "yellow",
+    "low": "cyan",
+    "info": "dim",
+}
 
 
 def _findings(report: Report, console: Console) -> None:
-    table = Table(title=f"Findings ({len(report.findings)}, most impact first)",
-                  title_justify="left", show_edge=False)
+    table = Table(
+        title=f"Findings ({len(report.findings)}, most impact first)",
+        title_justify="left",
+        show_edge=False,
+    )
     table.add_column("#", justify="right")
     table.add_column("severity")
     table.add_column("rule")
     table.add_column("impact", justify="right")
     table.add_column("title", overflow="fold")
     for i, f in enumerate(report.findings, 1):
-        table.add_row(str(i), Text(f.severity, style=SEVERITY_STYLE.get(f.severity, "")),
-                      f.rule, _ms(f.impact_ms), safe_text(f.title, one_line=True))
+        table.add_row(
+            str(i),
+            Text(f.severity, style=SEVERITY_STYLE.get(f.severity, "")),
+            f.rule,
+            _ms(f.impact_ms),
+            safe_text(f.title, one_line=True),
+        )
     console.print(table)
     for i, f in enumerate(report.findings, 1):
         head = Text(f"\n{i}. ", style="bold")
@@ -109,8 +122,12 @@ def _findings(report: Report, console: Console) -> None:
         console.print(head)
         console.print(safe_text(f.detail))
         if f.verified is not None:
-            console.print(Text("verified on the planner" if f.verified else "not verified",
-                               style="green" if f.verified else "dim"))
+            console.print(
+                Text(
+                    "verified on the planner" if f.verified else "not verified",
+                    style="green" if f.verified else "dim",
+                )
+            )
         console.print(Text("fix:", style="bold green"))
         console.print(safe_text(f.fix), style="green")
 

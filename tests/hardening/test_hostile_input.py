@@ -137,8 +137,10 @@ def mutations(draw: st.DrawFn) -> Mutation:
 
         return dup
     if kind == "reorder":
-        seed, start, size = draw(st.integers(0, 2**32)), draw(st.floats(0, 1)), draw(
-            st.integers(2, 200)
+        seed, start, size = (
+            draw(st.integers(0, 2**32)),
+            draw(st.floats(0, 1)),
+            draw(st.integers(2, 200)),
         )
 
         def reorder(d: bytes) -> bytes:

@@ -23,7 +23,8 @@ def _all_lines(path: Path, **kw) -> list[str]:
 
 
 @pytest.mark.parametrize(
-    "compress", [lambda b: b, gzip.compress, bz2.compress, zstandard.ZstdCompressor().compress],
+    "compress",
+    [lambda b: b, gzip.compress, bz2.compress, zstandard.ZstdCompressor().compress],
     ids=["plain", "gzip", "bzip2", "zstd"],
 )
 def test_compressed_files_read_like_plain_ones(tmp_path: Path, compress) -> None:
@@ -48,8 +49,11 @@ def test_resume_offset_and_line_numbers(tmp_path: Path) -> None:
     src.close()
     mid = batches[len(batches) // 2]
     src = open_source(str(path))
-    rest = list(line_batches(src, start_offset=mid.end_offset,
-                             first_line_no=mid.first_line_no + len(mid.lines)))
+    rest = list(
+        line_batches(
+            src, start_offset=mid.end_offset, first_line_no=mid.first_line_no + len(mid.lines)
+        )
+    )
     src.close()
     first = rest[0]
     assert first.first_line_no == mid.first_line_no + len(mid.lines)
