@@ -15,6 +15,8 @@ except ImportError:  # a --no-build-isolation install without Cython: pure Pytho
 else:
     ext_modules = cythonize(
         [
+            # The column buffers both parsers cimport (declared in _columns.pxd).
+            Extension("perftui.ingest._columns", ["perftui/ingest/_columns.pyx"]),
             Extension("perftui.ingest._mysql_slow_fast", ["perftui/ingest/_mysql_slow_fast.pyx"]),
             Extension(
                 "perftui.ingest._postgres_stderr_fast", ["perftui/ingest/_postgres_stderr_fast.pyx"]

@@ -18,11 +18,22 @@ text with ``float()`` / ``int()`` themselves. ``tests/ingest/test_mysql_slow_fas
 that the tables equal ``to_arrow`` of the Python parser's entries.
 """
 
-from cpython.conversion cimport PyOS_string_to_double
-from cpython.unicode cimport PyUnicode_AsUTF8AndSize
-from libc.stdint cimport int32_t, int64_t, uint8_t, uintptr_t
-from libc.stdlib cimport free, realloc
-from libc.string cimport memcmp, memcpy, memset
+from libc.stdint cimport int32_t, int64_t, uint8_t
+from libc.stdlib cimport free
+from libc.string cimport memcmp, memcpy
+
+from perftui.ingest._columns cimport (
+    Text as _Text,
+    bitmap as _bitmap,
+    count_nulls as _nulls,
+    fixed_array as _fixed_array,
+    grow as _realloc,
+    has_at as _has,
+    is_digit as _digit,
+    is_space as _space,
+    new_buffer as _new_buffer,
+    plain_float as _plain_float,
+)
 
 
 cdef extern from "Python.h":
@@ -64,7 +75,6 @@ cdef object _ra_match = _py._MARIA_RA_RE.match
 
 cdef bytes _KIND_ADMIN = ADMIN.encode()
 cdef bytes _KIND_QUERY = QUERY.encode()
-cdef object _STR = pa.string()
 cdef object _I64 = pa.int64()
 cdef int64_t _I32_MAX = 2147483647
 
@@ -98,15 +108,6 @@ def _load_head() -> None:
 _load_head()
 
 
-cdef inline bint _space(unsigned char c) noexcept nogil:
-    """``str.isspace`` / regex ``\\s`` for an ASCII character."""
-    return c == 32 or 9 <= c <= 13 or 28 <= c <= 31
-
-
-cdef inline bint _digit(unsigned char c) noexcept nogil:
-    return 48 <= c <= 57
-
-
 cdef inline bint _plain_int(const char* s, Py_ssize_t a, Py_ssize_t b, int64_t* out) noexcept nogil:
     """Digit-only text short enough for int64: its value (what ``int()`` gives). False for
     anything else (signs, underscores, spaces, long numbers): the caller asks ``int()``."""
@@ -119,29 +120,6 @@ cdef inline bint _plain_int(const char* s, Py_ssize_t a, Py_ssize_t b, int64_t* 
             return False
         v = v * 10 + (s[k] - 48)
     out[0] = v
-    return True
-
-
-cdef inline bint _plain_float(const char* s, Py_ssize_t a, Py_ssize_t b, double* out) except -1:
-    """Digits with at most one ``.``: converted by ``PyOS_string_to_double``, the function
-    ``float()`` uses, so the value is identical. False for any other text: ``float()`` then."""
-    cdef char buf[64]
-    cdef Py_ssize_t k
-    cdef bint dot = False, digits = False
-    if b <= a or b - a >= 64:
-        return False
-    for k in range(a, b):
-        if _digit(s[k]):
-            digits = True
-        elif s[k] == 46 and not dot:
-            dot = True
-        else:
-            return False
-    if not digits:
-        return False
-    memcpy(buf, s + a, b - a)
-    buf[b - a] = 0
-    out[0] = PyOS_string_to_double(buf, NULL, NULL)
     return True
 
 
@@ -170,10 +148,6 @@ cdef inline Py_ssize_t _skip_word(const char* s, Py_ssize_t pos, Py_ssize_t n) n
     while pos < n and not _space(s[pos]):
         pos += 1
     return pos
-
-
-cdef inline bint _has(const char* s, Py_ssize_t pos, Py_ssize_t n, const char* lit, Py_ssize_t k) noexcept nogil:
-    return pos + k <= n and memcmp(s + pos, lit, k) == 0
 
 
 cdef bint _match_thread(const char* s, Py_ssize_t n, Py_ssize_t* g) noexcept nogil:
@@ -247,143 +221,6 @@ cdef int _head_code(str line, Py_ssize_t i):
 cdef inline bint _ends_srv(str line, Py_ssize_t n):
     """``line.endswith(_SRV_END)``, with the usual answer (last character not ``:``) in C."""
     return n > 0 and line[n - 1] == u":" and line.endswith(_SRV_END)
-
-
-# -- Arrow arrays from column buffers ------------------------------------------------------------
-
-cdef object _new_buffer(Py_ssize_t size, char** data, bint zeroed):
-    """An Arrow-allocated buffer (aligned, counted in Arrow's memory pool)."""
-    buf = pa.allocate_buffer(size)
-    data[0] = <char*><uintptr_t>buf.address
-    if zeroed and size:
-        memset(data[0], 0, size)
-    return buf
-
-
-cdef object _bitmap(const uint8_t* ok, Py_ssize_t n):
-    """Arrow validity bitmap of one-byte flags; None when nothing is null."""
-    cdef Py_ssize_t i
-    cdef char* bits
-    if _nulls(ok, n) == 0:
-        return None
-    buf = _new_buffer((n + 7) // 8, &bits, True)
-    for i in range(n):
-        if ok[i]:
-            bits[i >> 3] |= <char>(1 << (i & 7))
-    return buf
-
-
-cdef Py_ssize_t _nulls(const uint8_t* ok, Py_ssize_t n) noexcept:
-    cdef Py_ssize_t i, count = 0
-    for i in range(n):
-        if not ok[i]:
-            count += 1
-    return count
-
-
-cdef object _fixed_array(object typ, const char* values, Py_ssize_t width, const uint8_t* ok, Py_ssize_t a, Py_ssize_t b):
-    """Rows ``a:b`` of an int / float column of ``width``-byte values (``ok`` NULL: no nulls)."""
-    cdef char* data
-    cdef Py_ssize_t n = b - a
-    buf = _new_buffer(n * width, &data, False)
-    if n:
-        memcpy(data, values + a * width, n * width)
-    if ok == NULL:
-        return pa.Array.from_buffers(typ, n, [None, buf], null_count=0)
-    return pa.Array.from_buffers(typ, n, [_bitmap(ok + a, n), buf], null_count=_nulls(ok + a, n))
-
-
-cdef void* _realloc(void* p, size_t size) except NULL:
-    cdef void* q = realloc(p, size)
-    if q == NULL:
-        raise MemoryError()
-    return q
-
-
-cdef class _Text:
-    """A string column being filled: the values' UTF-8 back to back, int64 offsets, one validity
-    byte per value. Text is copied in as entries finish, so no str has to live until
-    ``take_table``; Arrow's int32 offsets are made per table (see ``take_table``)."""
-
-    cdef char* data
-    cdef int64_t size, cap
-    cdef int64_t* offsets
-    cdef uint8_t* ok
-    cdef Py_ssize_t n, ncap
-
-    def __cinit__(self) -> None:
-        self.offsets = <int64_t*>_realloc(NULL, 8)
-        self.offsets[0] = 0
-
-    def __dealloc__(self) -> None:
-        free(self.data)
-        free(self.offsets)
-        free(self.ok)
-
-    cdef int _value(self) except -1:
-        """Room for one more value."""
-        if self.n == self.ncap:
-            self.ncap = self.ncap * 2 if self.ncap else 1024
-            self.offsets = <int64_t*>_realloc(self.offsets, (self.ncap + 1) * 8)
-            self.ok = <uint8_t*>_realloc(self.ok, self.ncap)
-        return 0
-
-    cdef int add(self, const char* text, Py_ssize_t size) except -1:
-        self._value()
-        if self.size + size > self.cap:
-            self.cap = max(self.cap * 2, self.size + size, 65536)
-            self.data = <char*>_realloc(self.data, self.cap)
-        memcpy(self.data + self.size, text, size)
-        self.size += size
-        self.ok[self.n] = True
-        self.n += 1
-        self.offsets[self.n] = self.size
-        return 0
-
-    cdef int add_null(self) except -1:
-        self._value()
-        self.ok[self.n] = False
-        self.n += 1
-        self.offsets[self.n] = self.size
-        return 0
-
-    cdef int add_str(self, object value) except -1:
-        """A str (its UTF-8) or None (NULL)."""
-        cdef Py_ssize_t size
-        cdef const char* text
-        if value is None:
-            return self.add_null()
-        if type(value) is not str:
-            raise TypeError(f"string column value {value!r} is not a str")
-        if PyUnicode_IS_COMPACT_ASCII(value):
-            return self.add(<const char*>PyUnicode_DATA(value), PyUnicode_GET_LENGTH(value))
-        text = PyUnicode_AsUTF8AndSize(value, &size)
-        return self.add(text, size)
-
-    cdef int64_t bytes(self, Py_ssize_t a, Py_ssize_t b) noexcept:
-        return self.offsets[b] - self.offsets[a]
-
-    cdef object array(self, Py_ssize_t a, Py_ssize_t b):
-        """Values ``a:b`` as a ``pa.string()`` array (their text must fit int32 offsets)."""
-        cdef Py_ssize_t n = b - a, i
-        cdef int64_t base = self.offsets[a], size = self.offsets[b] - base
-        cdef int32_t* offsets
-        cdef char* data
-        if size > _I32_MAX:  # one value this long: pa.array cannot store it either
-            raise OverflowError(f"a string of {size} bytes does not fit an Arrow string column")
-        obuf = _new_buffer((n + 1) * 4, <char**>&offsets, False)
-        for i in range(n + 1):
-            offsets[i] = <int32_t>(self.offsets[a + i] - base)
-        dbuf = _new_buffer(size, &data, False)
-        if size:
-            memcpy(data, self.data + base, size)
-        return pa.Array.from_buffers(
-            _STR, n, [_bitmap(self.ok + a, n), obuf, dbuf], null_count=_nulls(self.ok + a, n)
-        )
-
-    cdef void clear(self) noexcept:
-        self.n = 0
-        self.size = 0
 
 
 # Indexes of the int64 attributes in the open entry and the column buffers ...

@@ -33,10 +33,19 @@ Python parser's entries.
 """
 
 from cpython.conversion cimport PyOS_string_to_double
-from cpython.unicode cimport PyUnicode_AsUTF8AndSize
-from libc.stdint cimport int32_t, int64_t, uint8_t, uintptr_t
-from libc.stdlib cimport free, qsort, realloc
+from libc.stdint cimport int32_t, int64_t, uint8_t
+from libc.stdlib cimport free, qsort
 from libc.string cimport memcmp, memcpy, memset
+
+from perftui.ingest._columns cimport (
+    Text as _Text,
+    bitmap_rows as _bitmap,
+    grow as _realloc,
+    has_at as _has,
+    is_space as _space,
+    new_buffer as _new_buffer,
+    plain_float as _plain_float,
+)
 
 
 cdef extern from "Python.h":
@@ -61,169 +70,9 @@ cdef bytes _KIND_DISCONNECT = DISCONNECT.encode()
 cdef object _authorized_match = _py._AUTHORIZED.match
 cdef object _disconnected_match = _py._DISCONNECTED.match
 cdef bytes _LOG = b"LOG"
-cdef object _STR = pa.string()
 cdef object _I64 = pa.int64()
 cdef object _F64 = pa.float64()
 cdef int64_t _I32_MAX = 2147483647
-
-
-cdef inline bint _space(unsigned char c) noexcept nogil:
-    """``str.isspace`` for an ASCII character (what ``str.strip()`` removes)."""
-    return c == 32 or 9 <= c <= 13 or 28 <= c <= 31
-
-
-cdef inline bint _has(const char* s, Py_ssize_t pos, Py_ssize_t n, const char* lit, Py_ssize_t k) noexcept nogil:
-    return pos + k <= n and memcmp(s + pos, lit, k) == 0
-
-
-cdef inline bint _plain_float(const char* s, Py_ssize_t a, Py_ssize_t b, double* out) except -1:
-    """Digits with at most one ``.``: converted by ``PyOS_string_to_double``, the function
-    ``float()`` uses, so the value is identical. False for any other text."""
-    cdef char buf[64]
-    cdef Py_ssize_t k
-    cdef bint dot = False, digits = False
-    if b <= a or b - a >= 64:
-        return False
-    for k in range(a, b):
-        if 48 <= s[k] <= 57:
-            digits = True
-        elif s[k] == 46 and not dot:
-            dot = True
-        else:
-            return False
-    if not digits:
-        return False
-    memcpy(buf, s + a, b - a)
-    buf[b - a] = 0
-    out[0] = PyOS_string_to_double(buf, NULL, NULL)
-    return True
-
-
-# -- Arrow arrays from column buffers ------------------------------------------------------------
-
-cdef object _new_buffer(Py_ssize_t size, char** data, bint zeroed):
-    """An Arrow-allocated buffer (aligned, counted in Arrow's memory pool)."""
-    buf = pa.allocate_buffer(size)
-    data[0] = <char*><uintptr_t>buf.address
-    if zeroed and size:
-        memset(data[0], 0, size)
-    return buf
-
-
-cdef object _bitmap(const uint8_t* ok, const int64_t* rows, Py_ssize_t n, Py_ssize_t* nulls):
-    """Arrow validity bitmap of the one-byte flags of ``rows``; None when nothing is null."""
-    cdef Py_ssize_t i, count = 0
-    cdef char* bits
-    for i in range(n):
-        if not ok[rows[i]]:
-            count += 1
-    nulls[0] = count
-    if count == 0:
-        return None
-    buf = _new_buffer((n + 7) // 8, &bits, True)
-    for i in range(n):
-        if ok[rows[i]]:
-            bits[i >> 3] |= <char>(1 << (i & 7))
-    return buf
-
-
-cdef void* _realloc(void* p, size_t size) except NULL:
-    cdef void* q = realloc(p, size)
-    if q == NULL:
-        raise MemoryError()
-    return q
-
-
-cdef class _Text:
-    """A string column being filled: the values' UTF-8 back to back, int64 offsets, one validity
-    byte per value. Text is copied in as entries finish, so no str has to live until
-    ``take_table``; Arrow's int32 offsets are made per table."""
-
-    cdef char* data
-    cdef int64_t size, cap
-    cdef int64_t* offsets
-    cdef uint8_t* ok
-    cdef Py_ssize_t n, ncap
-
-    def __cinit__(self) -> None:
-        self.offsets = <int64_t*>_realloc(NULL, 8)
-        self.offsets[0] = 0
-
-    def __dealloc__(self) -> None:
-        free(self.data)
-        free(self.offsets)
-        free(self.ok)
-
-    cdef int _value(self) except -1:
-        """Room for one more value."""
-        if self.n == self.ncap:
-            self.ncap = self.ncap * 2 if self.ncap else 1024
-            self.offsets = <int64_t*>_realloc(self.offsets, (self.ncap + 1) * 8)
-            self.ok = <uint8_t*>_realloc(self.ok, self.ncap)
-        return 0
-
-    cdef int add(self, const char* text, Py_ssize_t size) except -1:
-        self._value()
-        if self.size + size > self.cap:
-            self.cap = max(self.cap * 2, self.size + size, 65536)
-            self.data = <char*>_realloc(self.data, self.cap)
-        memcpy(self.data + self.size, text, size)
-        self.size += size
-        self.ok[self.n] = True
-        self.n += 1
-        self.offsets[self.n] = self.size
-        return 0
-
-    cdef int add_null(self) except -1:
-        self._value()
-        self.ok[self.n] = False
-        self.n += 1
-        self.offsets[self.n] = self.size
-        return 0
-
-    cdef int add_str(self, object value) except -1:
-        """A str (its UTF-8) or None (NULL)."""
-        cdef Py_ssize_t size
-        cdef const char* text
-        if value is None:
-            return self.add_null()
-        if type(value) is not str:
-            raise TypeError(f"string column value {value!r} is not a str")
-        if PyUnicode_IS_COMPACT_ASCII(value):
-            return self.add(<const char*>PyUnicode_DATA(value), PyUnicode_GET_LENGTH(value))
-        text = PyUnicode_AsUTF8AndSize(value, &size)
-        return self.add(text, size)
-
-    cdef inline int64_t length(self, int64_t i) noexcept:
-        return self.offsets[i + 1] - self.offsets[i]
-
-    cdef object array(self, const int64_t* rows, Py_ssize_t n):
-        """Values ``rows[0:n]``, in that order, as a ``pa.string()`` array (their text must fit
-        int32 offsets: the caller cuts the rows so that it does)."""
-        cdef Py_ssize_t i, nulls
-        cdef int64_t size = 0, pos = 0, r, length
-        cdef int32_t* offsets
-        cdef char* data
-        for i in range(n):
-            size += self.length(rows[i])
-        if size > _I32_MAX:  # one value this long: pa.array cannot store it either
-            raise OverflowError(f"a string of {size} bytes does not fit an Arrow string column")
-        obuf = _new_buffer((n + 1) * 4, <char**>&offsets, False)
-        dbuf = _new_buffer(size, &data, False)
-        offsets[0] = 0
-        for i in range(n):
-            r = rows[i]
-            length = self.offsets[r + 1] - self.offsets[r]
-            if length:
-                memcpy(data + pos, self.data + self.offsets[r], length)
-            pos += length
-            offsets[i + 1] = <int32_t>pos
-        bitmap = _bitmap(self.ok, rows, n, &nulls)
-        return pa.Array.from_buffers(_STR, n, [bitmap, obuf, dbuf], null_count=nulls)
-
-    cdef void clear(self) noexcept:
-        self.n = 0
-        self.size = 0
 
 
 # Entry attributes by column type, in the order of the buffers below.
@@ -492,7 +341,7 @@ cdef class _Rows:
             "n_lines": self._fixed(pa.int32(), <char*>self.n_lines, 4, NULL, rows, n),
         }
         for k in range(N_TEXTS):
-            mine[_TEXT_ATTRS[k]] = (<_Text>self.texts[k]).array(rows, n)
+            mine[_TEXT_ATTRS[k]] = (<_Text>self.texts[k]).array_rows(rows, n)
         for k in range(N_FLOATS):
             mine[_FLOAT_ATTRS[k]] = self._fixed(_F64, <char*>self.f64[k], 8, self.f64_ok[k], rows, n)
         for k in range(N_INTS):
@@ -522,7 +371,7 @@ cdef class _Rows:
                 total += 1
             offsets[k + 1] = <int32_t>total
         entries = pa.StructArray.from_arrays(
-            [self.keys.array(item_rows, total), self.items.array(item_rows, total)],
+            [self.keys.array_rows(item_rows, total), self.items.array_rows(item_rows, total)],
             fields=[_EXTRA_TYPE.key_field, _EXTRA_TYPE.item_field],
         )
         bitmap = _bitmap(self.extra_ok, rows, n, &nulls)

@@ -1,0 +1,195 @@
+"""Column buffers shared by the compiled parsers (declarations and inline helpers: ``_columns.pxd``)."""
+
+from cpython.unicode cimport PyUnicode_AsUTF8AndSize
+from libc.stdint cimport int32_t, int64_t, uint8_t, uintptr_t
+from libc.stdlib cimport free, realloc
+from libc.string cimport memcpy, memset
+
+
+cdef extern from "Python.h":
+    bint PyUnicode_IS_COMPACT_ASCII(object o)
+    void* PyUnicode_DATA(object o)
+    Py_ssize_t PyUnicode_GET_LENGTH(object o)
+
+
+import pyarrow as pa
+
+cdef object _STR = pa.string()
+cdef int64_t _I32_MAX = 2147483647
+
+
+cdef void* grow(void* p, size_t size) except NULL:
+    """``realloc`` that raises MemoryError instead of returning NULL."""
+    cdef void* q = realloc(p, size)
+    if q == NULL:
+        raise MemoryError()
+    return q
+
+
+cdef object new_buffer(Py_ssize_t size, char** data, bint zeroed):
+    """An Arrow-allocated buffer (aligned, counted in Arrow's memory pool)."""
+    buf = pa.allocate_buffer(size)
+    data[0] = <char*><uintptr_t>buf.address
+    if zeroed and size:
+        memset(data[0], 0, size)
+    return buf
+
+
+cdef Py_ssize_t count_nulls(const uint8_t* ok, Py_ssize_t n) noexcept:
+    cdef Py_ssize_t i, count = 0
+    for i in range(n):
+        if not ok[i]:
+            count += 1
+    return count
+
+
+cdef object bitmap(const uint8_t* ok, Py_ssize_t n):
+    """Arrow validity bitmap of one-byte flags; None when nothing is null."""
+    cdef Py_ssize_t i
+    cdef char* bits
+    if count_nulls(ok, n) == 0:
+        return None
+    buf = new_buffer((n + 7) // 8, &bits, True)
+    for i in range(n):
+        if ok[i]:
+            bits[i >> 3] |= <char>(1 << (i & 7))
+    return buf
+
+
+cdef object bitmap_rows(const uint8_t* ok, const int64_t* rows, Py_ssize_t n, Py_ssize_t* nulls):
+    """Arrow validity bitmap of the one-byte flags of ``rows``; None when nothing is null."""
+    cdef Py_ssize_t i, count = 0
+    cdef char* bits
+    for i in range(n):
+        if not ok[rows[i]]:
+            count += 1
+    nulls[0] = count
+    if count == 0:
+        return None
+    buf = new_buffer((n + 7) // 8, &bits, True)
+    for i in range(n):
+        if ok[rows[i]]:
+            bits[i >> 3] |= <char>(1 << (i & 7))
+    return buf
+
+
+cdef object fixed_array(object typ, const char* values, Py_ssize_t width, const uint8_t* ok, Py_ssize_t a, Py_ssize_t b):
+    """Rows ``a:b`` of an int / float column of ``width``-byte values (``ok`` NULL: no nulls)."""
+    cdef char* data
+    cdef Py_ssize_t n = b - a
+    buf = new_buffer(n * width, &data, False)
+    if n:
+        memcpy(data, values + a * width, n * width)
+    if ok == NULL:
+        return pa.Array.from_buffers(typ, n, [None, buf], null_count=0)
+    return pa.Array.from_buffers(typ, n, [bitmap(ok + a, n), buf], null_count=count_nulls(ok + a, n))
+
+
+cdef class Text:
+    """A string column being filled: the values' UTF-8 back to back, int64 offsets, one validity
+    byte per value. Text is copied in as entries finish, so no str has to live until
+    ``take_table``; Arrow's int32 offsets are made per table (the parsers cut tables so that
+    each fits them)."""
+
+    def __cinit__(self) -> None:
+        self.offsets = <int64_t*>grow(NULL, 8)
+        self.offsets[0] = 0
+
+    def __dealloc__(self) -> None:
+        free(self.data)
+        free(self.offsets)
+        free(self.ok)
+
+    cdef int _value(self) except -1:
+        """Room for one more value."""
+        if self.n == self.ncap:
+            self.ncap = self.ncap * 2 if self.ncap else 1024
+            self.offsets = <int64_t*>grow(self.offsets, (self.ncap + 1) * 8)
+            self.ok = <uint8_t*>grow(self.ok, self.ncap)
+        return 0
+
+    cdef int add(self, const char* text, Py_ssize_t size) except -1:
+        self._value()
+        if self.size + size > self.cap:
+            self.cap = max(self.cap * 2, self.size + size, 65536)
+            self.data = <char*>grow(self.data, self.cap)
+        memcpy(self.data + self.size, text, size)
+        self.size += size
+        self.ok[self.n] = True
+        self.n += 1
+        self.offsets[self.n] = self.size
+        return 0
+
+    cdef int add_null(self) except -1:
+        self._value()
+        self.ok[self.n] = False
+        self.n += 1
+        self.offsets[self.n] = self.size
+        return 0
+
+    cdef int add_str(self, object value) except -1:
+        """A str (its UTF-8) or None (NULL)."""
+        cdef Py_ssize_t size
+        cdef const char* text
+        if value is None:
+            return self.add_null()
+        if type(value) is not str:
+            raise TypeError(f"string column value {value!r} is not a str")
+        if PyUnicode_IS_COMPACT_ASCII(value):
+            return self.add(<const char*>PyUnicode_DATA(value), PyUnicode_GET_LENGTH(value))
+        text = PyUnicode_AsUTF8AndSize(value, &size)
+        return self.add(text, size)
+
+    cdef int64_t length(self, int64_t i) noexcept:
+        """Bytes of value ``i``."""
+        return self.offsets[i + 1] - self.offsets[i]
+
+    cdef int64_t bytes(self, Py_ssize_t a, Py_ssize_t b) noexcept:
+        """Bytes of values ``a:b``."""
+        return self.offsets[b] - self.offsets[a]
+
+    cdef object array(self, Py_ssize_t a, Py_ssize_t b):
+        """Values ``a:b`` as a ``pa.string()`` array (their text must fit int32 offsets)."""
+        cdef Py_ssize_t n = b - a, i
+        cdef int64_t base = self.offsets[a], size = self.offsets[b] - base
+        cdef int32_t* offsets
+        cdef char* data
+        if size > _I32_MAX:  # one value this long: pa.array cannot store it either
+            raise OverflowError(f"a string of {size} bytes does not fit an Arrow string column")
+        obuf = new_buffer((n + 1) * 4, <char**>&offsets, False)
+        for i in range(n + 1):
+            offsets[i] = <int32_t>(self.offsets[a + i] - base)
+        dbuf = new_buffer(size, &data, False)
+        if size:
+            memcpy(data, self.data + base, size)
+        return pa.Array.from_buffers(
+            _STR, n, [bitmap(self.ok + a, n), obuf, dbuf], null_count=count_nulls(self.ok + a, n)
+        )
+
+    cdef object array_rows(self, const int64_t* rows, Py_ssize_t n):
+        """Values ``rows[0:n]``, in that order, as a ``pa.string()`` array (their text must fit
+        int32 offsets: the caller cuts the rows so that it does)."""
+        cdef Py_ssize_t i, nulls
+        cdef int64_t size = 0, pos = 0, r, length
+        cdef int32_t* offsets
+        cdef char* data
+        for i in range(n):
+            size += self.length(rows[i])
+        if size > _I32_MAX:  # one value this long: pa.array cannot store it either
+            raise OverflowError(f"a string of {size} bytes does not fit an Arrow string column")
+        obuf = new_buffer((n + 1) * 4, <char**>&offsets, False)
+        dbuf = new_buffer(size, &data, False)
+        offsets[0] = 0
+        for i in range(n):
+            r = rows[i]
+            length = self.offsets[r + 1] - self.offsets[r]
+            if length:
+                memcpy(data + pos, self.data + self.offsets[r], length)
+            pos += length
+            offsets[i + 1] = <int32_t>pos
+        valid = bitmap_rows(self.ok, rows, n, &nulls)
+        return pa.Array.from_buffers(_STR, n, [valid, obuf, dbuf], null_count=nulls)
+
+    cdef void clear(self) noexcept:
+        self.n = 0
+        self.size = 0
