@@ -9,9 +9,7 @@ PERFTUI_REQUIRE_NATIVE=1 (CI), which makes the skip a failure.
 
 from __future__ import annotations
 
-import os
 import random
-import struct
 from collections.abc import Iterable
 from datetime import timedelta
 from pathlib import Path
@@ -24,55 +22,27 @@ from hypothesis import strategies as st
 from perftui.ingest import formats, mysql_slow
 from perftui.ingest.formats import ParseOptions
 from perftui.ingest.mysql_slow import MySQLSlowParser
-from perftui.ingest.records import Entry, Reject
-from perftui.ingest.sources import _decode, line_batches, open_source, sample_lines
+from perftui.ingest.records import Reject
+from perftui.ingest.sources import _decode, open_source, sample_lines
 from perftui.store.writer import to_arrow
 from tests.conftest import SAMPLE_LOGS
 from tests.hardening.test_hostile_input import DATA, JUNK_LINES, mutations
+from tests.ingest.differential import (
+    assert_same_table,
+    compiled,
+    decoded_lines,
+    feed_both,
+    mutated_line,
+    split_lines,
+)
 from tests.ingest.test_mysql_slow import FIXTURE_LINES, LINE_POOL
 
-try:
-    from perftui.ingest._mysql_slow_fast import FastMySQLSlowParser
-except ImportError as exc:  # not compiled: the tests below skip (or fail under CI)
-    FastMySQLSlowParser = None
-    _IMPORT_ERROR: str = f"{type(exc).__name__}: {exc}"
+FAST = ("perftui.ingest._mysql_slow_fast", "FastMySQLSlowParser")
 
 
-def fast_parser(**kwargs: int) -> FastMySQLSlowParser:
+def fast_parser(**kwargs: int):
     """A new compiled parser; skips (fails with PERFTUI_REQUIRE_NATIVE=1) when not built."""
-    if FastMySQLSlowParser is None:
-        reason = (
-            "perftui.ingest._mysql_slow_fast is not compiled "
-            f"({_IMPORT_ERROR}); `pip install -e .` with a C compiler builds it"
-        )
-        if os.environ.get("PERFTUI_REQUIRE_NATIVE") == "1":
-            pytest.fail(f"PERFTUI_REQUIRE_NATIVE=1 but {reason}")
-        pytest.skip(reason)
-    return FastMySQLSlowParser(**kwargs)
-
-
-# -- comparing ------------------------------------------------------------------------------------
-
-
-def _bits(values: list[float | None]) -> list[bytes | None]:
-    """Floats by their bit pattern: NaN equals NaN, -0.0 differs from 0.0 (``equals`` would
-    say the opposite of both)."""
-    return [None if v is None else struct.pack("<d", v) for v in values]
-
-
-def assert_same_table(expected: pa.Table, got: pa.Table) -> None:
-    assert got.schema == expected.schema
-    assert got.num_rows == expected.num_rows
-    for name in expected.column_names:
-        want, have = expected[name], got[name]
-        if pa.types.is_floating(want.type):
-            assert _bits(have.to_pylist()) == _bits(want.to_pylist()), name
-        else:
-            assert have.equals(want), (name, want.to_pylist()[:5], have.to_pylist()[:5])
-    if not any(
-        pa.types.is_floating(c.type) and c.to_pylist() != c.to_pylist() for c in expected.columns
-    ):  # NaN is never ``equals`` to itself; without it the whole table must be
-        assert got.equals(expected)
+    return compiled(*FAST)(**kwargs)
 
 
 def differential(
@@ -83,68 +53,14 @@ def differential(
     take_every: int = 1,
     text_limit: int | None = None,
 ) -> int:
-    """Feed ``lines`` to both parsers in batches of the given sizes (the rest in one batch),
-    calling ``settle(settles[i])`` after batch ``i`` and taking a table after every
-    ``take_every`` batches and at the end, as the driver does; every table and every reject must
-    be equal, and so must ``pending_line`` and ``entry_count`` after every call. Returns the
-    number of entries."""
+    """``feed_both`` with a new Python parser and a new compiled one; the entry count."""
     py = MySQLSlowParser()
     fast = fast_parser() if text_limit is None else fast_parser(text_limit=text_limit)
     assert fast.name == py.name == "mysql-slow"
-    settles = settles or {}
-    pending: list[Entry] = []
-    entry_no = 0
-
-    def check() -> None:
-        pending.extend(py.entries)
-        py.entries.clear()
-        assert fast.rejects == py.rejects
-        py.rejects.clear()
-        fast.rejects.clear()
-        assert fast.pending_line == py.pending_line
-        assert fast.entry_count == len(pending)
-
-    def take() -> None:
-        nonlocal entry_no
-        assert_same_table(to_arrow(pending, entry_no), fast.take_table(entry_no))
-        assert fast.entry_count == 0
-        entry_no += len(pending)
-        pending.clear()
-
-    sizes = [*batches, len(lines)]
-    start = 0
-    for i, size in enumerate(sizes):
-        chunk = lines[start : start + size]
-        if not chunk and start:
-            break
-        py.feed(chunk, start + 1)
-        fast.feed(chunk, start + 1)
-        start += len(chunk)
-        check()
-        if i in settles:
-            py.settle(settles[i])
-            fast.settle(settles[i])
-            check()
-        if (i + 1) % take_every == 0:
-            take()
-    py.finish()
-    fast.finish()
-    check()
-    assert fast.pending_line is None
-    take()
-    return entry_no
+    return feed_both(py, fast, lines, batches, settles=settles, take_every=take_every)
 
 
 # -- inputs ---------------------------------------------------------------------------------------
-
-
-def _decoded_lines(path: Path) -> list[str]:
-    """The lines the driver feeds for ``path`` (``sources.line_batches``: its decoding)."""
-    src = open_source(str(path))
-    try:
-        return [line for batch in line_batches(src) for line in batch.lines]
-    finally:
-        src.close()
 
 
 def _slow_logs() -> list[Path]:
@@ -290,7 +206,7 @@ def test_the_real_slow_logs_are_found() -> None:
 
 @pytest.mark.parametrize("path", SLOW_LOGS, ids=lambda p: p.name)
 def test_real_logs_as_the_driver_batches_them(path: Path) -> None:
-    lines = _decoded_lines(path)
+    lines = decoded_lines(path)
     assert differential(lines, [1000] * (len(lines) // 1000)) > 100
     assert differential(lines, take_every=10**9) > 100  # one table at the end
 
@@ -298,13 +214,13 @@ def test_real_logs_as_the_driver_batches_them(path: Path) -> None:
 @pytest.mark.parametrize("path", SLOW_LOGS, ids=lambda p: p.name)
 def test_real_logs_fed_one_line_at_a_time(path: Path) -> None:
     """Every line boundary is a batch boundary: all state is carried across ``feed`` calls."""
-    lines = _decoded_lines(path)
+    lines = decoded_lines(path)
     differential(lines, [1] * len(lines), take_every=97)
 
 
 @pytest.mark.parametrize("path", SLOW_LOGS, ids=lambda p: p.name)
 def test_real_logs_with_random_batches_settles_and_takes(path: Path) -> None:
-    lines = _decoded_lines(path)
+    lines = decoded_lines(path)
     rng = random.Random(1234)
     for _ in range(5):
         sizes = [rng.randint(0, 300) for _ in range(len(lines) // 50)]
@@ -320,7 +236,7 @@ def test_real_logs_with_random_batches_settles_and_takes(path: Path) -> None:
 def test_text_beyond_one_chunk_continues_in_the_next(limit: int) -> None:
     """Text that int32 offsets cannot address (2 GiB in a column) is cut into chunks, as
     ``pa.array`` does in ``to_arrow``: shown with small limits."""
-    lines = _decoded_lines(SLOW_LOGS[0])
+    lines = decoded_lines(SLOW_LOGS[0])
     differential(lines, [500] * (len(lines) // 500), text_limit=limit)
     fast = fast_parser(text_limit=limit)
     fast.feed(lines, 1)
@@ -396,35 +312,13 @@ POOL = sorted(set(LINE_POOL) | set(EDGE_LINES))
 NOISE = list(" \t\r\x0b\x0c\x1c\x1f;#:`[]@.-+_0123456789eE\ufffd\u00a0\u2028\u0663é\u3000")
 
 
-def _split_lines(text: str) -> list[str]:
-    lines = text.split("\n")
-    if text.endswith("\n"):
-        lines.pop()
-    return lines
-
-
-@st.composite
-def mutated_line(draw: st.DrawFn) -> str:
-    line = draw(st.sampled_from(POOL) | st.text(max_size=40))
-    for _ in range(draw(st.integers(0, 3))):
-        at = draw(st.integers(0, len(line)))
-        kind = draw(st.sampled_from(["insert", "cut", "drop"]))
-        if kind == "insert":
-            line = line[:at] + draw(st.sampled_from(NOISE)) + line[at:]
-        elif kind == "cut":
-            line = line[:at]
-        else:
-            line = line[:at] + line[at + 1 :]
-    return line.replace("\n", " ")
-
-
 @settings(
     max_examples=400,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 @given(
-    lines=st.lists(mutated_line(), max_size=80),
+    lines=st.lists(mutated_line(POOL, NOISE), max_size=80),
     cuts=st.lists(st.integers(0, 30), max_size=6),
     settle_at=st.integers(0, 90),
     take_every=st.integers(1, 4),
@@ -445,7 +339,7 @@ def test_mutated_real_log(steps: list, batch: int) -> None:
     data = SLOW_SAMPLE
     for mutate in steps:
         data = mutate(data)
-    lines = _split_lines(_decode(data))
+    lines = split_lines(_decode(data))
     differential(lines, [batch] * (len(lines) // batch), settles={1: batch + 1})
 
 
@@ -457,7 +351,7 @@ def test_batch_ingest_gets_the_compiled_parser(monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.delenv("PERFTUI_PURE_PYTHON", raising=False)
     fmt = formats.by_name("mysql-slow")
     assert fmt.make_fast is mysql_slow.make_fast
-    assert isinstance(fmt.make_fast([], ParseOptions()), FastMySQLSlowParser)
+    assert isinstance(fmt.make_fast([], ParseOptions()), compiled(*FAST))
     # The tailer and everything that reads ``entries`` uses ``make``: always the Python parser.
     assert isinstance(fmt.make([], ParseOptions()), MySQLSlowParser)
 

@@ -10,7 +10,6 @@ test feeds both parsers the same decoded lines the same way and compares at ever
 
 from __future__ import annotations
 
-import os
 import random
 from datetime import timedelta
 from pathlib import Path
@@ -24,36 +23,30 @@ from perftui.ingest import formats, postgres_stderr
 from perftui.ingest.formats import ParseOptions
 from perftui.ingest.pg_prefix import Prefix, compile_prefix
 from perftui.ingest.postgres_stderr import PostgresStderrParser
-from perftui.ingest.records import Entry, Reject
-from perftui.ingest.sources import _decode, line_batches, open_source, sample_lines
+from perftui.ingest.records import Reject
+from perftui.ingest.sources import _decode, open_source, sample_lines
 from perftui.store.writer import to_arrow
 from tests.conftest import SAMPLE_LOGS
 from tests.hardening.test_hostile_input import DATA, JUNK_LINES, mutations
+from tests.ingest.differential import (
+    assert_same_table,
+    compiled,
+    decoded_lines,
+    feed_both,
+    mutated_line,
+    split_lines,
+)
 from tests.ingest.feeding import lines_of
-from tests.ingest.test_mysql_slow_fast import assert_same_table
 from tests.ingest.test_pg_prefix import CUSTOM, VARIANTS
 
-try:
-    from perftui.ingest._postgres_stderr_fast import FastPostgresStderrParser
-except ImportError as exc:  # not compiled: the tests below skip (or fail under CI)
-    FastPostgresStderrParser = None
-    _IMPORT_ERROR: str = f"{type(exc).__name__}: {exc}"
-
+FAST = ("perftui.ingest._postgres_stderr_fast", "FastPostgresStderrParser")
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "postgres"
 DEBIAN = "%m [%p] %q%u@%d "
 
 
-def fast_parser(prefix: Prefix, **kwargs: int) -> FastPostgresStderrParser:
+def fast_parser(prefix: Prefix, **kwargs: int):
     """A new compiled parser; skips (fails with PERFTUI_REQUIRE_NATIVE=1) when not built."""
-    if FastPostgresStderrParser is None:
-        reason = (
-            "perftui.ingest._postgres_stderr_fast is not compiled "
-            f"({_IMPORT_ERROR}); `pip install -e .` with a C compiler builds it"
-        )
-        if os.environ.get("PERFTUI_REQUIRE_NATIVE") == "1":
-            pytest.fail(f"PERFTUI_REQUIRE_NATIVE=1 but {reason}")
-        pytest.skip(reason)
-    return FastPostgresStderrParser(prefix, **kwargs)
+    return compiled(*FAST)(prefix, **kwargs)
 
 
 def differential(
@@ -65,73 +58,17 @@ def differential(
     take_every: int = 1,
     text_limit: int | None = None,
 ) -> int:
-    """Feed ``lines`` to both parsers in batches of the given sizes (the rest in one batch),
-    calling ``settle(settles[i])`` after batch ``i`` and taking a table after every
-    ``take_every`` batches and at the end, as the driver does (it sorts the Python parser's
-    entries by line_start before ``to_arrow``); every table and every reject must be equal, and
-    so must ``pending_line`` and ``entry_count`` after every call. Returns the number of
-    entries."""
+    """``feed_both`` with a new Python parser and a new compiled one; the entry count."""
     compiled = compile_prefix(prefix)
     py = PostgresStderrParser(compiled)
     kwargs = {} if text_limit is None else {"text_limit": text_limit}
     fast = fast_parser(compiled, **kwargs)
     assert fast.name == py.name == "postgres-stderr"
     assert fast.prefix == py.prefix == prefix
-    settles = settles or {}
-    pending: list[Entry] = []
-    entry_no = 0
-
-    def check() -> None:
-        pending.extend(py.entries)
-        py.entries.clear()
-        assert fast.rejects == py.rejects
-        py.rejects.clear()
-        fast.rejects.clear()
-        assert fast.pending_line == py.pending_line
-        assert fast.entry_count == len(pending)
-
-    def take() -> None:
-        nonlocal entry_no
-        expected = to_arrow(sorted(pending, key=lambda e: e.line_start), entry_no)
-        assert_same_table(expected, fast.take_table(entry_no))
-        assert fast.entry_count == 0
-        entry_no += len(pending)
-        pending.clear()
-
-    sizes = [*batches, len(lines)]
-    start = 0
-    for i, size in enumerate(sizes):
-        chunk = lines[start : start + size]
-        if not chunk and start:
-            break
-        py.feed(chunk, start + 1)
-        fast.feed(chunk, start + 1)
-        start += len(chunk)
-        check()
-        if i in settles:
-            py.settle(settles[i])
-            fast.settle(settles[i])
-            check()
-        if (i + 1) % take_every == 0:
-            take()
-    py.finish()
-    fast.finish()
-    check()
-    assert fast.pending_line is None
-    take()
-    return entry_no
+    return feed_both(py, fast, lines, batches, settles=settles, take_every=take_every)
 
 
 # -- inputs ---------------------------------------------------------------------------------------
-
-
-def _decoded_lines(path: Path) -> list[str]:
-    """The lines the driver feeds for ``path`` (``sources.line_batches``: its decoding)."""
-    src = open_source(str(path))
-    try:
-        return [line for batch in line_batches(src) for line in batch.lines]
-    finally:
-        src.close()
 
 
 def _stderr_logs() -> dict[str, str]:
@@ -411,7 +348,7 @@ def test_the_real_stderr_logs_are_found() -> None:
 
 @pytest.mark.parametrize("name", sorted(STDERR_LOGS))
 def test_real_logs_as_the_driver_batches_them(name: str) -> None:
-    lines = _decoded_lines(SAMPLE_LOGS / name)
+    lines = decoded_lines(SAMPLE_LOGS / name)
     prefix = STDERR_LOGS[name]
     assert differential(lines, prefix, [1000] * (len(lines) // 1000)) > 20
     assert differential(lines, prefix, take_every=10**9) > 20  # one table at the end
@@ -420,13 +357,13 @@ def test_real_logs_as_the_driver_batches_them(name: str) -> None:
 @pytest.mark.parametrize("name", sorted(STDERR_LOGS))
 def test_real_logs_fed_one_line_at_a_time(name: str) -> None:
     """Every line boundary is a batch boundary: all state is carried across ``feed`` calls."""
-    lines = _decoded_lines(SAMPLE_LOGS / name)
+    lines = decoded_lines(SAMPLE_LOGS / name)
     differential(lines, STDERR_LOGS[name], [1] * len(lines), take_every=97)
 
 
 @pytest.mark.parametrize("name", sorted(STDERR_LOGS))
 def test_real_logs_with_random_batches_settles_and_takes(name: str) -> None:
-    lines = _decoded_lines(SAMPLE_LOGS / name)
+    lines = decoded_lines(SAMPLE_LOGS / name)
     rng = random.Random(1234)
     for _ in range(5):
         sizes = [rng.randint(0, 300) for _ in range(len(lines) // 50)]
@@ -446,7 +383,7 @@ def test_real_logs_with_stale_sessions_swept(name: str, monkeypatch: pytest.Monk
     both parsers read the two settings from the Python module."""
     monkeypatch.setattr(postgres_stderr, "STALE_LINES", 7)
     monkeypatch.setattr(postgres_stderr, "SWEEP_EVERY", 5)
-    lines = _decoded_lines(SAMPLE_LOGS / name)
+    lines = decoded_lines(SAMPLE_LOGS / name)
     differential(lines, STDERR_LOGS[name], [3] * (len(lines) // 3), take_every=7)
     differential(lines, STDERR_LOGS[name], [1] * len(lines), take_every=50)
 
@@ -455,7 +392,7 @@ def test_real_logs_with_stale_sessions_swept(name: str, monkeypatch: pytest.Monk
 def test_text_beyond_one_chunk_continues_in_the_next(limit: int) -> None:
     """Text that int32 offsets cannot address (2 GiB in a column) is cut into chunks, as
     ``pa.array`` does in ``to_arrow``: shown with small limits."""
-    lines = _decoded_lines(SAMPLE_LOGS / "postgresql.log")
+    lines = decoded_lines(SAMPLE_LOGS / "postgresql.log")
     differential(lines, DEBIAN, [500] * (len(lines) // 500), text_limit=limit)
     fast = fast_parser(compile_prefix(DEBIAN), text_limit=limit)
     fast.feed(lines, 1)
@@ -539,33 +476,11 @@ EDGE_LINES = [line for _prefix, lines in HAND_MADE.values() for line in lines] +
 POOL = sorted(
     {line for lines in FIXTURE_LINES.values() for line in lines}
     | set(EDGE_LINES)
-    | set(_decoded_lines(SAMPLE_LOGS / "postgresql.log")[:300])
+    | set(decoded_lines(SAMPLE_LOGS / "postgresql.log")[:300])
 )
 # Characters a mutation inserts: whitespace Python's strip/regexes treat specially, separators
 # of the prefixes and messages, replacement characters from bad UTF-8 / NUL, non-ASCII digits.
 NOISE = list(" \t\r\x0b\x0c\x1c\x1f:;[]@.,-+_0123456789eE\ufffd\u00a0\u2028\u0663é\u3000")
-
-
-def _split_lines(text: str) -> list[str]:
-    lines = text.split("\n")
-    if text.endswith("\n"):
-        lines.pop()
-    return lines
-
-
-@st.composite
-def mutated_line(draw: st.DrawFn) -> str:
-    line = draw(st.sampled_from(POOL) | st.text(max_size=40))
-    for _ in range(draw(st.integers(0, 3))):
-        at = draw(st.integers(0, len(line)))
-        kind = draw(st.sampled_from(["insert", "cut", "drop"]))
-        if kind == "insert":
-            line = line[:at] + draw(st.sampled_from(NOISE)) + line[at:]
-        elif kind == "cut":
-            line = line[:at]
-        else:
-            line = line[:at] + line[at + 1 :]
-    return line.replace("\n", " ")
 
 
 @settings(
@@ -574,7 +489,7 @@ def mutated_line(draw: st.DrawFn) -> str:
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 @given(
-    lines=st.lists(mutated_line(), max_size=80),
+    lines=st.lists(mutated_line(POOL, NOISE), max_size=80),
     prefix=st.sampled_from([DEBIAN, "%m [%p] ", "%m [%p] %c %q%u@%d ", CUSTOM]),
     cuts=st.lists(st.integers(0, 30), max_size=6),
     settle_at=st.integers(0, 90),
@@ -598,7 +513,7 @@ def test_mutated_real_log(steps: list, batch: int) -> None:
     data = STDERR_SAMPLE
     for mutate in steps:
         data = mutate(data)
-    lines = _split_lines(_decode(data))
+    lines = split_lines(_decode(data))
     differential(lines, DEBIAN, [batch] * (len(lines) // batch), settles={1: batch + 1})
 
 
@@ -612,10 +527,10 @@ def test_batch_ingest_gets_the_compiled_parser(monkeypatch: pytest.MonkeyPatch) 
     assert fmt.make_fast is postgres_stderr.make_fast
     lines = FIXTURE_LINES["prefix-pgbadger.log"]
     parser = fmt.make_fast(lines, ParseOptions())
-    assert isinstance(parser, FastPostgresStderrParser)
+    assert isinstance(parser, compiled(*FAST))
     assert parser.prefix == VARIANTS["prefix-pgbadger.log"]
     custom = fmt.make_fast(FIXTURE_LINES["prefix-custom.log"], ParseOptions(prefix=CUSTOM))
-    assert isinstance(custom, FastPostgresStderrParser) and custom.prefix == CUSTOM
+    assert isinstance(custom, compiled(*FAST)) and custom.prefix == CUSTOM
     # The tailer and everything that reads ``entries`` uses ``make``: always the Python parser.
     assert isinstance(fmt.make(lines, ParseOptions()), PostgresStderrParser)
 
