@@ -8,6 +8,7 @@ fingerprints that need back-references are touched in Python.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import queue
 import threading
 
@@ -176,7 +177,9 @@ def _post_process(texts: pa.Table, dialect: str) -> pa.Table:
     """Apply the fingerprint steps RE2 cannot do to the few texts that need them, and give those
     the class id of their final fingerprint (the same md5 as ``fingerprint.class_id_sql``)."""
     fps = texts.column("fingerprint")
-    candidates = pc.or_(pc.match_substring(fps, " union "), pc.match_substring(fps, " asc"))
+    candidates = functools.reduce(
+        pc.or_, (pc.match_substring(fps, marker) for marker in fpmod.POST_MARKERS)
+    )
     rows = pc.indices_nonzero(candidates.fill_null(False)).to_pylist()
     changed = {}
     for i in rows:
