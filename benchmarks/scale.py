@@ -287,7 +287,7 @@ def main() -> int:
         outcome = run_piped(sample, target, db, out, step, args.interval)
     print(out.read_text(errors="replace").strip()[-2000:], file=sys.stderr)
     footprint = logs.store_footprint(db) if outcome.returncode == 0 else None
-    limit = os.environ.get("PERFTUI_MEMORY_LIMIT", "512MB (default)")
+    limit = os.environ.get("PERFTUI_MEMORY_LIMIT", "384MB (default)")
     title = (
         f"perftui ingest ({mode}) of {sample.name} repeated to {outcome.fed / GB:.2f} GB;"
         f" PERFTUI_MEMORY_LIMIT={limit}; {os.cpu_count()} CPUs; exit {outcome.returncode}"

@@ -11,6 +11,7 @@ import datetime as dt
 import functools
 import queue
 import threading
+from typing import NamedTuple
 
 import duckdb
 import pyarrow as pa
@@ -112,10 +113,22 @@ def write_entries(
     store_batch(con, source_id, to_arrow(entries, first_entry_no), dialect)
 
 
+class Classified(NamedTuple):
+    """One batch of entries with their class ids and attributes, and its new query classes."""
+
+    entries: pa.Table
+    classes: pa.Table  # class_id, fingerprint
+
+
 def store_batch(
     con: duckdb.DuckDBPyConnection, source_id: int, table: pa.Table, dialect: str
 ) -> None:
-    """The DuckDB half of ``write_entries`` (no Python objects per row).
+    """The DuckDB half of ``write_entries`` (no Python objects per row)."""
+    insert_batch(con, source_id, classify(con, table, dialect), dialect)
+
+
+def classify(con: duckdb.DuckDBPyConnection, table: pa.Table, dialect: str) -> Classified:
+    """Fingerprint a batch: reads no table, so it can run on its own cursor beside an insert.
 
     The batch's distinct texts are fingerprinted in DuckDB; Arrow's hash kernels map every entry
     to its text, and ``take`` spreads the results over the entries, so the insert reads one Arrow
@@ -123,7 +136,7 @@ def store_batch(
     """
     texts = _fingerprinted(con, table.column("query"), dialect)
     text_index = pc.index_in(table.column("query"), value_set=texts.column("query"))
-    per_entry = texts.take(text_index)
+    per_entry = texts.select(["class_id", *_ATTRIBUTES]).take(text_index)
     classed = pc.is_in(table.column("kind"), value_set=_CLASSED)
     class_id = pc.if_else(classed, per_entry.column("class_id"), None)
     batch = table.append_column("class_id", class_id)
@@ -131,8 +144,15 @@ def store_batch(
         batch = batch.append_column(name, per_entry.column(name))
     classed_texts = pc.unique(pc.filter(text_index, classed))
     classes = texts.take(classed_texts.drop_null())
-    con.register("_perftui_classes", classes.select(["class_id", "fingerprint"]))
-    con.register("_perftui_arrow", batch)
+    return Classified(batch, classes.select(["class_id", "fingerprint"]))
+
+
+def insert_batch(
+    con: duckdb.DuckDBPyConnection, source_id: int, classified: Classified, dialect: str
+) -> None:
+    """Store a classified batch: its new query classes, then its entries."""
+    con.register("_perftui_classes", classified.classes)
+    con.register("_perftui_arrow", classified.entries)
     try:
         con.execute(
             "INSERT OR IGNORE INTO query_classes (class_id, fingerprint, dialect) "
@@ -310,39 +330,72 @@ CHECKPOINT_ROWS = 1_000_000
 
 
 class BackgroundWriter:
-    """Runs the DuckDB side of ingest on one thread while the caller keeps parsing.
+    """Runs the DuckDB side of ingest on two threads while the caller keeps parsing.
 
-    DuckDB releases the GIL while it fingerprints and inserts, so parsing the next batch and
-    storing the previous one overlap. The connection is used only by this thread until
-    ``close``; at most ``depth`` batches wait, so memory stays bounded.
+    One thread fingerprints a batch (``classify``, on a cursor of its own: it reads no table),
+    the other stores the batch before it (``insert_batch``). DuckDB releases the GIL in both, so
+    parsing, fingerprinting and inserting overlap, and whichever stage is the slower one for a
+    log (the insert for a slow log, the parser for PostgreSQL) gets the second core when the
+    others wait. At most ``depth`` batches wait at each stage, so memory stays bounded. The
+    caller's connection is used only by the insert thread until ``close``.
     """
 
     def __init__(
-        self, con: duckdb.DuckDBPyConnection, source_id: int, dialect: str, depth: int = 2
+        self, con: duckdb.DuckDBPyConnection, source_id: int, dialect: str, depth: int = 1
     ) -> None:
         self._con, self._source_id, self._dialect = con, source_id, dialect
+        self._classifier = con.cursor()
         self._jobs: queue.Queue[tuple[str, pa.Table] | None] = queue.Queue(maxsize=depth)
+        self._classified: queue.Queue[tuple[str, pa.Table | Classified] | None] = queue.Queue(
+            maxsize=depth
+        )
         self._error: BaseException | None = None
         self._unchecked = 0  # rows stored since the last checkpoint
-        self._thread = threading.Thread(target=self._run, name="perftui-writer", daemon=True)
-        self._thread.start()
+        self._threads = [
+            threading.Thread(target=self._classify, name="perftui-classify", daemon=True),
+            threading.Thread(target=self._insert, name="perftui-writer", daemon=True),
+        ]
+        for thread in self._threads:
+            thread.start()
 
-    def _run(self) -> None:
-        while (job := self._jobs.get()) is not None:
+    def _classify(self) -> None:
+        try:
+            while (job := self._jobs.get()) is not None:
+                if self._error is not None:
+                    continue  # drain after a failure; close() re-raises it
+                kind, table = job
+                try:
+                    if kind == "entries":
+                        self._classified.put(
+                            (kind, classify(self._classifier, table, self._dialect))
+                        )
+                    else:
+                        self._classified.put(job)
+                except BaseException as exc:  # handed to the caller in close()
+                    self._fail(exc)
+        finally:
+            self._classified.put(None)
+
+    def _insert(self) -> None:
+        while (job := self._classified.get()) is not None:
             if self._error is not None:
-                continue  # drain after a failure; close() re-raises it
-            kind, table = job
+                continue
+            kind, item = job
             try:
                 if kind == "entries":
-                    store_batch(self._con, self._source_id, table, self._dialect)
-                    self._unchecked += table.num_rows
+                    insert_batch(self._con, self._source_id, item, self._dialect)
+                    self._unchecked += item.entries.num_rows
                     if self._unchecked >= CHECKPOINT_ROWS:
                         self._con.execute("CHECKPOINT")
                         self._unchecked = 0
                 else:
-                    store_rejects(self._con, table)
-            except BaseException as exc:  # handed to the caller in close()
-                self._error = exc
+                    store_rejects(self._con, item)
+            except BaseException as exc:
+                self._fail(exc)
+
+    def _fail(self, exc: BaseException) -> None:
+        if self._error is None:  # the first failure is the one to report
+            self._error = exc
 
     def put_entries(self, table: pa.Table) -> None:
         self._raise()
@@ -359,5 +412,7 @@ class BackgroundWriter:
     def close(self) -> None:
         """Wait for every queued batch; re-raise the first failure."""
         self._jobs.put(None)
-        self._thread.join()
+        for thread in self._threads:
+            thread.join()
+        self._classifier.close()
         self._raise()

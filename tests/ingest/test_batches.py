@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pyarrow as pa
 import pytest
 
 from perftui.ingest import driver
@@ -22,17 +21,17 @@ LOGS = ("postgresql.log", "postgresql.csv", "mariadb-slow.log")
 def ingest(db: Path, log: Path, flush: int, line_bytes: int, monkeypatch: pytest.MonkeyPatch):
     """Ingest ``log``, converting every 10 entries; the row counts of the batches stored."""
     sizes: list[int] = []
-    store_batch = writer.store_batch
+    insert_batch = writer.insert_batch
 
-    def counting(con, source_id: int, table: pa.Table, dialect: str) -> None:
-        sizes.append(table.num_rows)
-        store_batch(con, source_id, table, dialect)
+    def counting(con, source_id: int, batch: writer.Classified, dialect: str) -> None:
+        sizes.append(batch.entries.num_rows)
+        insert_batch(con, source_id, batch, dialect)
 
     with monkeypatch.context() as patch, schema.connect(db) as con:
         patch.setattr(driver, "FLUSH_ENTRIES", flush)
         patch.setattr(driver, "CONVERT_ENTRIES", 10)
         patch.setattr(driver, "LINE_BATCH_BYTES", line_bytes)
-        patch.setattr(writer, "store_batch", counting)
+        patch.setattr(writer, "insert_batch", counting)
         driver.ingest_path(con, str(log))
     return sizes
 

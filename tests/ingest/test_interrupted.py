@@ -36,15 +36,15 @@ from perftui.store import writer
 kill_after = int(sys.argv.pop(1))
 driver.FLUSH_ENTRIES = driver.CONVERT_ENTRIES = {FLUSH_ENTRIES}
 driver.LINE_BATCH_BYTES = {BATCH_BYTES}
-store_batch, stored = writer.store_batch, []
+insert_batch, stored = writer.insert_batch, []
 
 def store_then_die(*args, **kwargs):
-    store_batch(*args, **kwargs)
+    insert_batch(*args, **kwargs)
     stored.append(1)
     if len(stored) == kill_after:
         os.kill(os.getpid(), signal.SIGKILL)
 
-writer.store_batch = store_then_die
+writer.insert_batch = store_then_die
 sys.exit(cli.main(sys.argv[1:]))
 """
 
@@ -84,15 +84,15 @@ def ingest(db: Path, log: Path) -> str:
 
 def fail_after(monkeypatch: pytest.MonkeyPatch, batches: int, exc: BaseException) -> None:
     """Make storing the batch after ``batches`` stored ones raise ``exc``."""
-    store_batch, stored = writer.store_batch, []
+    insert_batch, stored = writer.insert_batch, []
 
     def store_or_fail(*args: object, **kwargs: object) -> None:
         if len(stored) == batches:
             raise exc
-        store_batch(*args, **kwargs)
+        insert_batch(*args, **kwargs)
         stored.append(1)
 
-    monkeypatch.setattr(writer, "store_batch", store_or_fail)
+    monkeypatch.setattr(writer, "insert_batch", store_or_fail)
 
 
 def interrupted_progress(batches: int) -> Callable[[int], None]:
