@@ -262,3 +262,38 @@ def test_quit_entries_split_reused_thread_ids_into_connections(tmp_path: Path) -
     assert "Quit" in f.detail
     few = Workload(w.con, thresholds=Thresholds(churn_min_connections=13))
     assert list(connection_churn.detect(few)) == []
+
+
+def _slow_entry(second: int, sql: str, thread: int = 7) -> str:
+    """One MySQL slow-log entry at 2024-03-01 10:00:00 + ``second`` (whole seconds, as MySQL's
+    ``SET timestamp`` has them)."""
+    return (
+        f"# Time: 2024-03-01T10:{second // 60:02d}:{second % 60:02d}.000000Z\n"
+        f"# User@Host: app[app] @ localhost [127.0.0.1]  Id: {thread:5d}\n"
+        "# Query_time: 0.001000  Lock_time: 0.000001 Rows_sent: 1  Rows_examined: 1\n"
+        f"SET timestamp={1709287200 + second};\n{sql};\n"
+    )
+
+
+def test_cache_window_counts_executions_sharing_a_second_and_the_gaps(tmp_path: Path) -> None:
+    """Bursts within one second, a gap longer than the window and a write to the table: the
+    busiest 60 s holds the 10 + 15 executions at seconds 0 and 30; 47 of the 50 came within
+    60 s of the one before (not the first, nor those after the 70 s and 100 s gaps)."""
+    select = "SELECT value FROM settings WHERE name = 'currency'"
+    bursts = {0: 10, 30: 15, 100: 5, 200: 20}
+    log = "".join(_slow_entry(sec, select) for sec, n in bursts.items() for _ in range(n))
+    log += "".join(
+        _slow_entry(300 + i, f"UPDATE settings SET value = 'x{i}' WHERE name = 'theme'", 8)
+        for i in range(3)
+    )
+    path = tmp_path / "bursts.log"
+    path.write_text(log)
+    w = _workload(tmp_path, path)
+    (f,) = cache_candidate.detect(w)
+    ev = f.evidence
+    assert (ev["repeats"], ev["max_in_window"], ev["hits_with_ttl"]) == (50, 25, 47)
+    (update_class,) = ev["writes_to_tables"]
+    assert ev["writes_to_tables"][update_class] == 3
+    assert _fp(w, update_class).startswith("update settings")
+    narrow = Workload(w.con, thresholds=Thresholds(cache_repeats=26))
+    assert list(cache_candidate.detect(narrow)) == []  # 50 in all, but never 26 within 60 s
