@@ -51,3 +51,39 @@ def test_every_entry_gets_its_own_statements_fingerprint(dialect: str, tmp_path:
     assert classes == expected_classes
     assert "select ? /*repeat union all*/" in classes.values()
     assert any(fp.startswith("select a from t order by a, b") for fp in classes.values())
+
+
+def _threads(con) -> int:
+    return int(con.execute("SELECT current_setting('threads')").fetchone()[0])
+
+
+@pytest.mark.parametrize("fail", [False, True])
+def test_ingest_stores_with_one_duckdb_thread_and_gives_the_setting_back(
+    fail: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The pipeline's own threads keep the cores busy during ingest; the analysis after it (in
+    the same connection for ``perftui analyze LOG``) must get DuckDB's threads back, also when
+    storing failed."""
+    from perftui.ingest.driver import IngestError, ingest_path
+    from tests.conftest import sample
+
+    con = schema.connect(tmp_path / "t.duckdb")
+    con.execute("SET threads = 2")
+    seen: list[int] = []
+    insert_batch = writer.insert_batch
+
+    def spying(c, *args: object) -> None:
+        seen.append(_threads(c))
+        if fail:
+            raise OSError("disk full")
+        insert_batch(c, *args)
+
+    monkeypatch.setattr(writer, "insert_batch", spying)
+    if fail:
+        with pytest.raises((OSError, IngestError)):
+            ingest_path(con, str(sample("postgresql.log")))
+    else:
+        result = ingest_path(con, str(sample("postgresql.log")))
+        assert result.entries > 0
+    assert seen and set(seen) == {1}
+    assert _threads(con) == 2
