@@ -162,15 +162,24 @@ def line_batches(
         pending = b""
         if not block:
             break
-        data = carry + block
-        cut = data.rfind(b"\n")
+        cut = block.rfind(b"\n")
         if cut < 0:
-            carry = data
+            carry += block
             continue
-        complete, carry = data[: cut + 1], data[cut + 1 :]
-        offset += len(complete)
-        lines = _decode(complete).split("\n")
-        lines.pop()  # empty string after the final \n
+        # Decoded from a view of the block: no copy of it joined to the carried partial line
+        # (only that line is joined to the start of the block). Lines end at b"\n", so no UTF-8
+        # character spans two decoded pieces.
+        view = memoryview(block)
+        first = 0
+        lines: list[str] = []
+        if carry:
+            first = block.find(b"\n") + 1
+            lines.append(_decode(carry + view[:first])[:-1])
+        if first <= cut:
+            lines += _decode(view[first : cut + 1]).split("\n")
+            lines.pop()  # empty string after the final \n
+        offset += len(carry) + cut + 1
+        carry = bytes(view[cut + 1 :])
         yield LineBatch(lines, line_no, offset)
         line_no += len(lines)
     if carry:
@@ -178,8 +187,8 @@ def line_batches(
         yield LineBatch([_decode(carry)], line_no, offset)
 
 
-def _decode(data: bytes) -> str:
-    text = data.decode("utf-8", "replace")
+def _decode(data: bytes | memoryview) -> str:
+    text = str(data, "utf-8", "replace")
     if "\r" in text:
         text = text.replace("\r\n", "\n")
     if "\x00" in text:

@@ -8,7 +8,10 @@ from pathlib import Path
 
 import pytest
 import zstandard
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from perftui.ingest import sources
 from perftui.ingest.sources import SourceError, line_batches, open_source
 
 TEXT = b"".join(b"line %d\n" % i for i in range(50000))
@@ -39,6 +42,58 @@ def test_crlf_invalid_utf8_nul_and_unterminated_last_line(tmp_path: Path) -> Non
     path = tmp_path / "log"
     path.write_bytes(b"a\r\nb\xff\xfe\nc\x00d\nlast without newline")
     assert _all_lines(path) == ["a", "b\ufffd\ufffd", "c\ufffdd", "last without newline"]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    lines=st.lists(
+        st.lists(
+            st.sampled_from(
+                [
+                    b"a",
+                    b"\xc3\xa9",
+                    b"\xe2\x82\xac",
+                    b"\xf0\x9f\x98\x80",
+                    b"\r",
+                    b"\xff",
+                    b"\xe2\x82",
+                    b"\x00",
+                    b" ",
+                ]
+            ),
+            max_size=8,
+        ).map(b"".join),
+        max_size=12,
+    ),
+    last=st.booleans(),
+    head_bytes=st.integers(1, 9),
+    batch_bytes=st.integers(1, 17),
+)
+def test_any_batch_size_gives_the_lines_of_the_whole_file(
+    tmp_path_factory: pytest.TempPathFactory,
+    lines: list[bytes],
+    last: bool,
+    head_bytes: int,
+    batch_bytes: int,
+) -> None:
+    """Blocks end anywhere (inside a UTF-8 character, between \\r and \\n, inside an invalid
+    sequence); the lines and the end offset must be those of the file read whole."""
+    data = b"\n".join(lines) + (b"\n" if lines and not last else b"")
+    path = tmp_path_factory.mktemp("blocks") / "log"
+    path.write_bytes(data)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(sources, "HEAD_BYTES", head_bytes)  # the head is the first block
+        src = open_source(str(path))
+    try:
+        batches = list(line_batches(src, batch_bytes=batch_bytes))
+    finally:
+        src.close()
+    whole = data.decode("utf-8", "replace").replace("\r\n", "\n").replace("\x00", "\ufffd")
+    expected = whole.split("\n")
+    if whole.endswith("\n") or not whole:
+        expected.pop()
+    assert [line for b in batches for line in b.lines] == expected
+    assert (batches[-1].end_offset if batches else 0) == len(data)
 
 
 def test_resume_offset_and_line_numbers(tmp_path: Path) -> None:
