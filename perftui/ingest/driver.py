@@ -216,6 +216,9 @@ def _ingest(
     finally:
         produced.close()
         background.close()
+        # Arrow's allocator keeps freed batches for reuse; what follows an ingest (the analysis
+        # in ``perftui analyze LOG``) needs DuckDB's memory instead.
+        pa.default_memory_pool().release_unused()
     result.lines = lines_seen
     if status == "appended" and lines_seen == 0 and not interrupted:
         result.status = "unchanged"
