@@ -146,8 +146,9 @@ def _redacted(table: str, salt: str) -> dict[str, str]:
             "params": "CAST(NULL AS VARCHAR)",
             "plan": "CAST(NULL AS VARCHAR)",
             "message": fpmod.literals_sql("split_part(e.message, chr(10), 1)", "mysql"),
-            "extra": "map_from_entries(list_filter(map_entries(e.extra),"
-            f" x -> x.key NOT IN ({keys})))",
+            "extra": "CAST(nullif(to_json(map_from_entries(list_filter(map_entries("
+            "CAST(e.extra AS MAP(VARCHAR, VARCHAR))),"
+            f" x -> x.key NOT IN ({keys})))), '{{}}') AS JSON)",
         }
     if table == "rejects":
         return {"raw": "''"}

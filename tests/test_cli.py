@@ -245,3 +245,37 @@ def test_older_schema_is_migrated_in_one_step(db_path: Path, monkeypatch) -> Non
     schema.connect(db_path).close()
     con = schema.connect(db_path, read_only=True)
     assert con.execute("SELECT count(*) FROM sources WHERE head_bytes > 0").fetchone() == (1,)
+
+
+def test_schema_1_store_with_map_extra_is_migrated_to_json(db_path: Path) -> None:
+    """A store written before schema 2 (``extra`` a MAP) opens read-write as schema 2 with the
+    same objects as JSON, and reports exactly what a fresh ingest reports."""
+    from perftui.store import schema
+
+    log = str(sample("mariadb-slow.log"))
+    assert perftui("ingest", log, "--db", str(db_path)).returncode == 0
+    fresh = perftui("analyze", "--db", str(db_path), "--format", "json")
+    con = duckdb.connect(str(db_path))
+    stored = con.execute("SELECT entry_no, extra FROM entries ORDER BY entry_no").fetchall()
+    assert sum(1 for _n, extra in stored if extra and '"QC_hit"' in extra) > 100
+    con.execute(  # back to what schema 1 wrote
+        "ALTER TABLE entries ALTER extra SET DATA TYPE MAP(VARCHAR, VARCHAR)"
+        " USING CAST(extra AS MAP(VARCHAR, VARCHAR))"
+    )
+    con.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
+    con.close()
+
+    with pytest.raises(schema.StoreError, match=r"schema 1.*open it once read-write"):
+        schema.connect(db_path, read_only=True)
+    schema.connect(db_path).close()
+    con = duckdb.connect(str(db_path), read_only=True)
+    assert con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == ("2",)
+    assert con.execute("SELECT entry_no, extra FROM entries ORDER BY entry_no").fetchall() == stored
+    con.close()
+    migrated = perftui("analyze", "--db", str(db_path), "--format", "json")
+    assert migrated.returncode == fresh.returncode == 0
+
+    def report(run: subprocess.CompletedProcess) -> dict:
+        return {k: v for k, v in json.loads(run.stdout).items() if k != "generated_at"}
+
+    assert report(migrated) == report(fresh)

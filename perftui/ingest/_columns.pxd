@@ -64,6 +64,9 @@ cdef class Text:
     cdef int add(self, const char* text, Py_ssize_t size) except -1
     cdef int add_null(self) except -1
     cdef int add_str(self, object value) except -1
+    cdef int add_json_object(self, object d) except -1
+    cdef int _put(self, const char* text, Py_ssize_t size) except -1
+    cdef int _put_json_string(self, object value) except -1
     cdef int64_t length(self, int64_t i) noexcept
     cdef int64_t bytes(self, Py_ssize_t a, Py_ssize_t b) noexcept
     cdef object array(self, Py_ssize_t a, Py_ssize_t b)

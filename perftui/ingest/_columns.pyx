@@ -16,6 +16,7 @@ import pyarrow as pa
 
 cdef object _STR = pa.string()
 cdef int64_t _I32_MAX = 2147483647
+cdef const char* _HEX = b"0123456789abcdef"
 
 
 cdef void* grow(void* p, size_t size) except NULL:
@@ -139,6 +140,77 @@ cdef class Text:
             return self.add(<const char*>PyUnicode_DATA(value), PyUnicode_GET_LENGTH(value))
         text = PyUnicode_AsUTF8AndSize(value, &size)
         return self.add(text, size)
+
+    cdef int add_json_object(self, object d) except -1:
+        """A dict of str to str-or-None as the JSON text ``json.dumps(d, ensure_ascii=False,
+        separators=(",", ":"))`` gives, byte for byte; None or empty is NULL."""
+        cdef bint first = True
+        if not d:
+            return self.add_null()
+        self._value()
+        self._put("{", 1)
+        for key, value in (<dict?>d).items():
+            if not first:
+                self._put(",", 1)
+            first = False
+            self._put_json_string(key)
+            self._put(":", 1)
+            if value is None:
+                self._put("null", 4)
+            else:
+                self._put_json_string(value)
+        self._put("}", 1)
+        self.ok[self.n] = True
+        self.n += 1
+        self.offsets[self.n] = self.size
+        return 0
+
+    cdef int _put(self, const char* text, Py_ssize_t size) except -1:
+        """Append bytes to the value being built (``add_json_object``)."""
+        if self.size + size > self.cap:
+            self.cap = max(self.cap * 2, self.size + size, 65536)
+            self.data = <char*>grow(self.data, self.cap)
+        memcpy(self.data + self.size, text, size)
+        self.size += size
+        return 0
+
+    cdef int _put_json_string(self, object value) except -1:
+        """A str as a JSON string: json's escapes for quote, backslash and control characters
+        (``\\u00XX`` in lower-case hex for those without a short form), UTF-8 otherwise."""
+        cdef Py_ssize_t size, i, start = 0
+        cdef const unsigned char* text
+        cdef unsigned char c
+        cdef char esc[6]
+        if type(value) is not str:
+            raise TypeError(f"extra value {value!r} is not a str")
+        text = <const unsigned char*>PyUnicode_AsUTF8AndSize(value, &size)
+        self._put("\"", 1)
+        for i in range(size):
+            c = text[i]
+            if c >= 0x20 and c != 34 and c != 92:
+                continue
+            if i > start:
+                self._put(<const char*>text + start, i - start)
+            start = i + 1
+            esc[0] = 92
+            if c == 34 or c == 92:
+                esc[1] = c
+                self._put(esc, 2)
+            elif c == 10 or c == 13 or c == 9 or c == 8 or c == 12:
+                esc[1] = b"n"[0] if c == 10 else b"r"[0] if c == 13 else b"t"[0] if c == 9 else (
+                    b"b"[0] if c == 8 else b"f"[0])
+                self._put(esc, 2)
+            else:
+                esc[1] = b"u"[0]
+                esc[2] = b"0"[0]
+                esc[3] = b"0"[0]
+                esc[4] = _HEX[c >> 4]
+                esc[5] = _HEX[c & 15]
+                self._put(esc, 6)
+        if size > start:
+            self._put(<const char*>text + start, size - start)
+        self._put("\"", 1)
+        return 0
 
     cdef int64_t length(self, int64_t i) noexcept:
         """Bytes of value ``i``."""

@@ -24,8 +24,6 @@ from libc.string cimport memcmp, memcpy
 
 from perftui.ingest._columns cimport (
     Text as _Text,
-    bitmap as _bitmap,
-    count_nulls as _nulls,
     fixed_array as _fixed_array,
     grow as _realloc,
     has_at as _has,
@@ -47,7 +45,7 @@ import pyarrow as pa
 
 from perftui.ingest import mysql_slow as _py
 from perftui.ingest.records import ADMIN, QUERY, Reject
-from perftui.store.writer import _COLUMNS, _EXTRA_TYPE
+from perftui.store.writer import _COLUMNS
 
 # The Python parser's header codes, read from it so the two cannot drift apart.
 cdef int _TIME = _py._TIME
@@ -279,9 +277,7 @@ cdef class FastMySQLSlowParser:
     cdef uint8_t* _f64_ok[N_FLOATS]
     cdef int64_t* _i64[N_INTS]
     cdef uint8_t* _i64_ok[N_INTS]
-    cdef int64_t* _extra_start  # row k's extra items are _keys / _items values [k] .. [k + 1]
-    cdef uint8_t* _extra_ok
-    cdef _Text _kind, _session, _user, _db, _host, _query, _planc, _keys, _items
+    cdef _Text _kind, _session, _user, _db, _host, _query, _planc, _extra
     cdef int64_t _text_limit
 
     def __cinit__(self, *, text_limit: int = _I32_MAX) -> None:
@@ -298,9 +294,7 @@ cdef class FastMySQLSlowParser:
         self._tcache = {}
         self._kind, self._session, self._user, self._db = _Text(), _Text(), _Text(), _Text()
         self._host, self._query, self._planc = _Text(), _Text(), _Text()
-        self._keys, self._items = _Text(), _Text()
-        self._extra_start = <int64_t*>_realloc(NULL, 8)
-        self._extra_start[0] = 0
+        self._extra = _Text()
 
     def __dealloc__(self) -> None:
         cdef int k
@@ -312,8 +306,6 @@ cdef class FastMySQLSlowParser:
         for k in range(N_INTS):
             free(self._i64[k])
             free(self._i64_ok[k])
-        free(self._extra_start)
-        free(self._extra_ok)
 
     @property
     def pending_line(self) -> int | None:
@@ -753,15 +745,8 @@ cdef class FastMySQLSlowParser:
         return True
 
     cdef int _add_extra(self, Py_ssize_t k) except -1:
-        """Row ``k``'s ``extra`` map: the dict's items in order; None (or empty) is NULL."""
-        d = self._c_extra
-        if d:
-            for key, value in (<dict>d).items():
-                self._keys.add_str(key)
-                self._items.add_str(value)
-        self._extra_ok[k] = bool(d)
-        self._extra_start[k + 1] = self._keys.n
-        return 0
+        """Row ``k``'s ``extra``: the dict as JSON, items in order; None (or empty) is NULL."""
+        return self._extra.add_json_object(self._c_extra)
 
     cdef int _grow(self) except -1:
         cdef Py_ssize_t cap = self._cap * 2 if self._cap else 4096
@@ -774,8 +759,6 @@ cdef class FastMySQLSlowParser:
         for f in range(N_INTS):
             self._i64[f] = <int64_t*>_realloc(self._i64[f], cap * 8)
             self._i64_ok[f] = <uint8_t*>_realloc(self._i64_ok[f], cap)
-        self._extra_start = <int64_t*>_realloc(self._extra_start, (cap + 1) * 8)
-        self._extra_ok = <uint8_t*>_realloc(self._extra_ok, cap)
         self._cap = cap
         return 0
 
@@ -885,25 +868,26 @@ cdef class FastMySQLSlowParser:
         self._n = 0
         for col in self._texts():
             (<_Text>col).clear()
-        self._keys.clear()
-        self._items.clear()
         return tables[0] if len(tables) == 1 else pa.concat_tables(tables)
 
     cdef tuple _texts(self):
         return (
-            self._kind, self._session, self._user, self._db, self._host, self._query, self._planc
+            self._kind,
+            self._session,
+            self._user,
+            self._db,
+            self._host,
+            self._query,
+            self._planc,
+            self._extra,
         )
 
     cdef bint _too_big(self, Py_ssize_t a, Py_ssize_t b) except -1:
         """Whether some string column's text in rows ``a:b`` exceeds one chunk."""
-        cdef int64_t e0 = self._extra_start[a], e1 = self._extra_start[b]
         for col in self._texts():
             if (<_Text>col).bytes(a, b) > self._text_limit:
                 return True
-        return (
-            self._keys.bytes(e0, e1) > self._text_limit
-            or self._items.bytes(e0, e1) > self._text_limit
-        )
+        return False
 
     cdef object _table(self, Py_ssize_t a, Py_ssize_t b, int64_t first):
         """Rows ``a:b`` as a table, numbered from ``first``."""
@@ -934,25 +918,5 @@ cdef class FastMySQLSlowParser:
             # The attributes this parser never sets (PostgreSQL ones) are all NULL.
             array = mine.get(attr)
             arrays[col] = pa.nulls(n, typ) if array is None else array
-        arrays["extra"] = self._extra_array(a, b)
+        arrays["extra"] = self._extra.array(a, b)
         return pa.table(arrays)
-
-    cdef object _extra_array(self, Py_ssize_t a, Py_ssize_t b):
-        """Rows ``a:b`` of the ``extra`` MAP column."""
-        cdef Py_ssize_t n = b - a, k
-        cdef int64_t e0 = self._extra_start[a], e1 = self._extra_start[b]
-        cdef int32_t* offsets
-        obuf = _new_buffer((n + 1) * 4, <char**>&offsets, False)
-        for k in range(n + 1):
-            offsets[k] = <int32_t>(self._extra_start[a + k] - e0)
-        entries = pa.StructArray.from_arrays(
-            [self._keys.array(e0, e1), self._items.array(e0, e1)],
-            fields=[_EXTRA_TYPE.key_field, _EXTRA_TYPE.item_field],
-        )
-        return pa.Array.from_buffers(
-            _EXTRA_TYPE,
-            n,
-            [_bitmap(self._extra_ok + a, n), obuf],
-            null_count=_nulls(self._extra_ok + a, n),
-            children=[entries],
-        )

@@ -61,7 +61,7 @@ import pyarrow as pa
 from perftui.ingest import postgres_stderr as _py
 from perftui.ingest.pg_prefix import PREFIX_WINDOW, _second, epoch
 from perftui.ingest.records import DISCONNECT, QUERY, Entry, Reject
-from perftui.store.writer import _COLUMNS, _EXTRA_TYPE
+from perftui.store.writer import _COLUMNS
 
 cdef object _ATTACHMENTS = _py.ATTACHMENTS
 cdef Py_ssize_t _WINDOW = PREFIX_WINDOW
@@ -132,18 +132,14 @@ cdef class _Rows:
     cdef uint8_t* f64_ok[N_FLOATS]
     cdef int64_t* i64[N_INTS]
     cdef uint8_t* i64_ok[N_INTS]
-    cdef int64_t* extra_start  # row k's extra items are keys / items values [k] .. [k + 1]
-    cdef uint8_t* extra_ok
     cdef list texts  # _Text per _TEXT_ATTRS
-    cdef _Text keys, items
+    cdef _Text extra  # JSON text
     cdef int64_t text_limit
 
     def __cinit__(self, int64_t text_limit) -> None:
         self.text_limit = text_limit
         self.texts = [_Text() for _ in range(N_TEXTS)]
-        self.keys, self.items = _Text(), _Text()
-        self.extra_start = <int64_t*>_realloc(NULL, 8)
-        self.extra_start[0] = 0
+        self.extra = _Text()
 
     def __dealloc__(self) -> None:
         cdef int k
@@ -155,8 +151,6 @@ cdef class _Rows:
         for k in range(N_INTS):
             free(self.i64[k])
             free(self.i64_ok[k])
-        free(self.extra_start)
-        free(self.extra_ok)
 
     def __len__(self) -> int:
         return self.n
@@ -172,8 +166,6 @@ cdef class _Rows:
         for k in range(N_INTS):
             self.i64[k] = <int64_t*>_realloc(self.i64[k], cap * 8)
             self.i64_ok[k] = <uint8_t*>_realloc(self.i64_ok[k], cap)
-        self.extra_start = <int64_t*>_realloc(self.extra_start, (cap + 1) * 8)
-        self.extra_ok = <uint8_t*>_realloc(self.extra_ok, cap)
         self.cap = cap
         return 0
 
@@ -195,14 +187,8 @@ cdef class _Rows:
             self.f64_ok[f][k] = True
 
     cdef int set_extra(self, Py_ssize_t k, object d) except -1:
-        """Row ``k``'s ``extra`` map: the dict's items in order; None (or empty) is NULL."""
-        if d:
-            for key, value in (<dict>d).items():
-                self.keys.add_str(key)
-                self.items.add_str(value)
-        self.extra_ok[k] = bool(d)
-        self.extra_start[k + 1] = self.keys.n
-        return 0
+        """Row ``k``'s ``extra``: the dict as JSON, items in order; None (or empty) is NULL."""
+        return self.extra.add_json_object(d)
 
     cdef inline void end(self, Py_ssize_t k) noexcept:
         self.n = k + 1
@@ -281,8 +267,8 @@ cdef class _Rows:
         one column) continues in another chunk: the sorted rows are cut into tables whose every
         string column fits, and those are concatenated."""
         cdef Py_ssize_t n = self.n, k, start = 0, c
-        cdef int64_t r, add
-        cdef int64_t sums[N_TEXTS + 2]
+        cdef int64_t r
+        cdef int64_t sums[N_TEXTS + 1]
         cdef bint over
         order = self._order()
         cdef const int64_t* rows = <const int64_t*><char*>order
@@ -294,19 +280,15 @@ cdef class _Rows:
             for c in range(N_TEXTS):
                 sums[c] += (<_Text>self.texts[c]).length(r)
                 over = over or sums[c] > self.text_limit
-            add = self.keys.offsets[self.extra_start[r + 1]] - self.keys.offsets[self.extra_start[r]]
-            sums[N_TEXTS] += add
-            add = self.items.offsets[self.extra_start[r + 1]] - self.items.offsets[self.extra_start[r]]
-            sums[N_TEXTS + 1] += add
-            over = over or sums[N_TEXTS] > self.text_limit or sums[N_TEXTS + 1] > self.text_limit
+            sums[N_TEXTS] += self.extra.length(r)
+            over = over or sums[N_TEXTS] > self.text_limit
             if over and k > start:
                 cuts.append(k)
                 start = k
                 memset(sums, 0, sizeof(sums))
                 for c in range(N_TEXTS):
                     sums[c] = (<_Text>self.texts[c]).length(r)
-                sums[N_TEXTS] = self.keys.offsets[self.extra_start[r + 1]] - self.keys.offsets[self.extra_start[r]]
-                sums[N_TEXTS + 1] = self.items.offsets[self.extra_start[r + 1]] - self.items.offsets[self.extra_start[r]]
+                sums[N_TEXTS] = self.extra.length(r)
         cuts.append(n)
         tables = [
             self._table(rows + <Py_ssize_t>cuts[k], cuts[k + 1] - cuts[k], first_entry_no + cuts[k])
@@ -315,8 +297,7 @@ cdef class _Rows:
         self.n = 0
         for t in self.texts:
             (<_Text>t).clear()
-        self.keys.clear()
-        self.items.clear()
+        self.extra.clear()
         return tables[0] if len(tables) == 1 else pa.concat_tables(tables)
 
     cdef object _fixed(self, object typ, const char* values, Py_ssize_t width, const uint8_t* ok, const int64_t* rows, Py_ssize_t n):
@@ -349,35 +330,8 @@ cdef class _Rows:
         arrays = {"entry_no": pa.Array.from_buffers(_I64, n, [None, nbuf], null_count=0)}
         for attr, col, _typ in _COLUMNS:
             arrays[col] = mine[attr]
-        arrays["extra"] = self._extra_array(rows, n)
+        arrays["extra"] = self.extra.array_rows(rows, n)
         return pa.table(arrays)
-
-    cdef object _extra_array(self, const int64_t* rows, Py_ssize_t n):
-        """Rows ``rows[0:n]`` of the ``extra`` MAP column."""
-        cdef Py_ssize_t k, nulls
-        cdef int64_t total = 0, j, r
-        cdef int32_t* offsets
-        for k in range(n):
-            total += self.extra_start[rows[k] + 1] - self.extra_start[rows[k]]
-        items = bytearray(total * 8)
-        cdef int64_t* item_rows = <int64_t*><char*>items
-        obuf = _new_buffer((n + 1) * 4, <char**>&offsets, False)
-        offsets[0] = 0
-        total = 0
-        for k in range(n):
-            r = rows[k]
-            for j in range(self.extra_start[r], self.extra_start[r + 1]):
-                item_rows[total] = j
-                total += 1
-            offsets[k + 1] = <int32_t>total
-        entries = pa.StructArray.from_arrays(
-            [self.keys.array_rows(item_rows, total), self.items.array_rows(item_rows, total)],
-            fields=[_EXTRA_TYPE.key_field, _EXTRA_TYPE.item_field],
-        )
-        bitmap = _bitmap(self.extra_ok, rows, n, &nulls)
-        return pa.Array.from_buffers(
-            _EXTRA_TYPE, n, [bitmap, obuf], null_count=nulls, children=[entries]
-        )
 
 
 # -- the parser ----------------------------------------------------------------------------------

@@ -557,7 +557,7 @@ def mysql_flavor(workload: Workload, class_id: str) -> str | None:
         """WITH src AS (SELECT DISTINCT source_id FROM entries WHERE class_id = ?)
            SELECT (SELECT max(CASE WHEN raw ILIKE '%mariadb%' THEN 2 ELSE 1 END) FROM rejects r
                     WHERE r.source_id IN (SELECT source_id FROM src) AND raw LIKE '%Version:%'),
-                  (SELECT bool_or(map_contains(e.extra, 'QC_hit')) FROM entries e
+                  (SELECT bool_or(json_exists(e.extra, '$.QC_hit')) FROM entries e
                     WHERE e.class_id = ? AND e.extra IS NOT NULL)""",
         [class_id, class_id],
     ).fetchone()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import json
 import queue
 import threading
 from typing import NamedTuple
@@ -53,7 +54,14 @@ _COLUMNS: tuple[tuple[str, str, pa.DataType], ...] = (
     ("severity", "severity", _STR),
     ("message", "message", _STR),
 )
-_EXTRA_TYPE = pa.map_(pa.string(), pa.string())
+
+
+def extra_json(extra: dict[str, str | None] | None) -> str | None:
+    """An entry's ``extra`` as stored: a JSON object (the compiled parsers write the same
+    bytes), NULL when there is none. A MAP column cost 40 % of storing a MariaDB entry;
+    its few distinct JSON texts compress to almost nothing."""
+    return json.dumps(extra, ensure_ascii=False, separators=(",", ":")) if extra else None
+
 
 _texts_sql_cache: dict[str, str] = {}
 
@@ -85,9 +93,7 @@ def to_arrow(entries: list[Entry], first_entry_no: int) -> pa.Table:
             arrays[col] = pa.array(values, typ)
         except OverflowError:  # a corrupt log's "Rows_sent: 99999999999999999999"
             arrays[col] = pa.array([_int64_or_none(v) for v in values], typ)
-    arrays["extra"] = pa.array(
-        [list(e.extra.items()) if e.extra else None for e in entries], _EXTRA_TYPE
-    )
+    arrays["extra"] = pa.array([extra_json(e.extra) for e in entries], _STR)
     return pa.table(arrays)
 
 

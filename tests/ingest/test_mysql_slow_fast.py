@@ -9,6 +9,7 @@ PERFTUI_REQUIRE_NATIVE=1 (CI), which makes the skip a failure.
 
 from __future__ import annotations
 
+import json
 import random
 from collections.abc import Iterable
 from datetime import timedelta
@@ -165,6 +166,13 @@ HAND_MADE: dict[str, list[str]] = {
         "# Rows_affected: 1\u00a0Bytes_sent: 2\u0085",
         "SELECT 2;\u00a0",
     ],
+    "extra values JSON has to escape": [
+        "# User@Host: a[a] @ h []",
+        '# Thread_id: 1  Schema: s  QC_hit: a"b\\c\x01\x1b\x7f\u00e9\U0001f600',
+        "# Query_time: 0.5  Lock_time: 0.1 Rows_sent: 1  Rows_examined: 2",
+        '# Full_scan: "  Full_join: \\  Tmp_table: \x08\x02  Filesort: \u0394',
+        "SELECT 1;",
+    ],
     "header lines of every shape": [
         "# Time: 261124  9:31:22 # User@Host: [SQL_SLAVE] @  [] # Thread_id: 5  Schema: x",
         "# Thread_id: 74  Schema:   QC_hit: No",
@@ -266,6 +274,18 @@ def test_hand_made_inputs(name: str) -> None:
     differential(lines)
     for cut in range(len(lines) + 1):
         differential(lines, [cut], settles={0: cut})
+
+
+def test_extra_is_stored_as_the_json_python_writes() -> None:
+    """The compiled parser writes ``extra`` as JSON bytes itself; the differential tests hold it
+    equal to ``json.dumps``, and this one that the escapes are really exercised."""
+    parser = MySQLSlowParser()
+    parser.feed(HAND_MADE["extra values JSON has to escape"], 1)
+    parser.finish()
+    (text,) = to_arrow(parser.entries, 0).column("extra").to_pylist()
+    assert '"QC_hit":"a\\"b\\\\c\\u0001\\u001b\x7f\u00e9\U0001f600"' in text
+    assert '"Full_scan":"\\""' in text and '"Tmp_table":"\\b\\u0002"' in text
+    assert json.loads(text)["Filesort"] == "\u0394"
 
 
 def test_huge_lines() -> None:
