@@ -46,6 +46,13 @@ _ARG = rf"""(?:{_QUOTED}|[^\s'"]|['"](?=\S))+"""
 # scheme://user:secret@host: the secret runs to the last '@' of the authority (passwords may hold
 # '@'), for mysql://, postgresql://, mysql+pymysql:// and any other scheme.
 _URL_SECRET = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://[^\s:/?#@]*:)[^\s/?#]*@")
+# The same with a raw '/', '?' or '#' in the secret (RFC 3986 wants them percent-encoded; people
+# type them anyway): then the secret runs to the last '@' of the whitespace-separated word. Not
+# after a port ("host:8080/users/@me"), nor once the strict form above has masked the URL.
+_URL_SECRET_RAW = re.compile(
+    r"(?i)\b([a-z][a-z0-9+.-]*://[^\s:/?#@]*:)(?!\d+(?:[/?#\s]|$))(?=[^\s@]*[/?#][^\s@]*@)"
+    r"\S*?@(?=[^\s@]*(?:\s|$))"
+)
 # name=value / name: value where the name ends in password, passwd or pwd: libpq and ODBC strings,
 # URL query strings, --password=…, environment assignments (PGPASSWORD=…, MYSQL_PWD=…), JSON.
 _KEY_SECRET = re.compile(
@@ -72,6 +79,7 @@ def redact_credentials(text: str) -> str:
     'PGPASSWORD=*** psql -p 5432 -U app; mysqldump -uroot -p*** shop'
     """
     out = _URL_SECRET.sub(r"\1***@", text)
+    out = _URL_SECRET_RAW.sub(r"\1***@", out)
     out = _KEY_SECRET.sub(r"\1***", out)
     out = _FLAG_SECRET.sub(r"\1***", out)
     if _MYSQL_CLIENT.search(out):

@@ -56,6 +56,14 @@ MASKED = {
         "postgresql://app:***@db:5432/shop",
     ),
     "URI, '@' in password": (f"postgres://app:{SECRET}@x@db/shop", "postgres://app:***@db/shop"),
+    "URI, raw '/' in password": (
+        f"python app.py --dsn postgresql://app:a/{SECRET}@db/shop -v",
+        "python app.py --dsn postgresql://app:***@db/shop -v",
+    ),
+    "URI, raw '/', '?', '#' and '@' in password": (
+        f"mysql://app:{SECRET}/?#@x@db:3306/shop",
+        "mysql://app:***@db:3306/shop",
+    ),
     "mysql+pymysql:// URI": (
         f"python app.py --dsn mysql+pymysql://app:{SECRET}@db/shop",
         "python app.py --dsn mysql+pymysql://app:***@db/shop",
@@ -74,6 +82,8 @@ UNTOUCHED = [
     "ssh -p2222 db",
     "python -m http.server -p8080",
     "python app.py --dsn postgresql://app@db:5432/shop",
+    "curl https://api.example.com:8443/users/@me",  # a port, then an '@' in the path
+    "postgresql://app:***@db/a@b",  # already masked: stays as it is
     "mysql -p shop",  # -p alone: the client prompts; "shop" is the database
     "mysql -P3306 -uroot shop",  # -P is the port
     "app --password --verbose",  # a flag without a value
