@@ -38,6 +38,12 @@ from perftui.tail import cli as tail_cli
 from perftui.textsafe import clean
 
 DEFAULT_DB = "perftui.duckdb"
+
+
+class _DefaultDb(str):
+    """``--db`` when it was not given (argparse hands given values over as plain ``str``)."""
+
+
 EXIT_OK, EXIT_FINDINGS, EXIT_INPUT = 0, 1, 2
 
 
@@ -52,7 +58,9 @@ def _add_ingest_args(p: argparse.ArgumentParser, *, files_required: bool) -> Non
         metavar="FILE",
         help="log files ('-' = standard input; .gz/.bz2/.zst read transparently)",
     )
-    p.add_argument("--db", default=DEFAULT_DB, help=f"DuckDB file (default ./{DEFAULT_DB})")
+    p.add_argument(
+        "--db", default=_DefaultDb(DEFAULT_DB), help=f"DuckDB file (default ./{DEFAULT_DB})"
+    )
     p.add_argument(
         "--log-format", choices=[f.name for f in all_formats()], help="skip auto-detection"
     )
@@ -354,6 +362,10 @@ def _analyzed_store(args: argparse.Namespace) -> duckdb.DuckDBPyConnection:
     if args.parquet is not None:
         if args.files:
             raise UsageError("--parquet reports on an exported dataset; give no FILE with it")
+        if not isinstance(args.db, _DefaultDb):
+            raise UsageError(
+                "--parquet reports on an exported dataset, --db on a DuckDB file; give one"
+            )
         try:
             return export_parquet.connect_dataset(args.parquet)
         except export_parquet.DatasetError as exc:

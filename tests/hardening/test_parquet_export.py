@@ -191,7 +191,8 @@ def _damage_pages(dataset: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    "kind", ["missing", "empty", "a file", "bad manifest", "no footers", "damaged pages", "+FILE"]
+    "kind",
+    ["missing", "empty", "a file", "bad manifest", "no footers", "damaged pages", "+FILE", "+--db"],
 )
 def test_analyze_parquet_on_a_bad_dataset_is_one_line(
     datasets: dict[str, Path], tmp_path: Path, kind: str
@@ -205,14 +206,18 @@ def test_analyze_parquet_on_a_bad_dataset_is_one_line(
     elif kind == "bad manifest":
         target.mkdir()
         (target / export_parquet.MANIFEST).write_text("{not json")
-    elif kind in ("no footers", "damaged pages", "+FILE"):
+    elif kind in ("no footers", "damaged pages", "+FILE", "+--db"):
         shutil.copytree(datasets["redacted"], target)
         if kind == "no footers":
             for path in target.rglob("*.parquet"):
                 path.write_bytes(b"garbage, not parquet")
         elif kind == "damaged pages":
             _damage_pages(target)
-        else:
+        elif kind == "+FILE":
             more = [str(sample("postgresql.log"))]
+        else:  # a store named too: which one to report on is not for perftui to guess
+            more = ["--db", str(tmp_path / "other.duckdb")]
     code, _out, err = run_cli("analyze", "--parquet", str(target), *more)
     assert_clean_failure(code, err)
+    if kind == "+--db":
+        assert "give one" in err and not (tmp_path / "other.duckdb").exists()
