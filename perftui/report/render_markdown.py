@@ -8,9 +8,11 @@ than any backtick run inside them instead.
 
 from __future__ import annotations
 
+import json
 import re
+from typing import Any
 
-from perftui.report.model import Report
+from perftui.report.model import LITERAL_EVIDENCE_KEYS, Report
 from perftui.report.render_text import _ms
 from perftui.store.queries import HISTOGRAM_LABELS
 from perftui.textsafe import clean
@@ -116,6 +118,14 @@ def render(report: Report) -> str:
                 + ", ".join(code_span(c) for c in f.query_class_ids)
             )
             out += ["", escape(f.detail, one_line=False), "", "Fix:", "", _code(f.fix)]
+            evidence = {
+                k: v
+                for k, v in f.evidence.items()
+                if report.show_literals or k not in LITERAL_EVIDENCE_KEYS
+            }
+            if evidence:
+                out += ["", "Evidence:", ""]
+                out += [f"- {escape(k)}: {escape(_value(v))}" for k, v in evidence.items()]
             if f.verified is not None:
                 out += ["", "Verified on the planner." if f.verified else "Not verified."]
     out += ["", "## Query classes", ""]
@@ -125,6 +135,29 @@ def render(report: Report) -> str:
             f"count {c.count:,} · total {_ms(c.total_ms)} · mean {_ms(c.mean_ms)} · "
             f"p50 {_ms(c.p50_ms)} · p95 {_ms(c.p95_ms)} · p99 {_ms(c.p99_ms)} · max {_ms(c.max_ms)}"
         )
+        rows = [
+            f"{label} {value:,}" if isinstance(value, int) else f"{label} {_ms(value)}"
+            for label, value in (
+                ("lock", c.lock_ms),
+                ("rows sent", c.rows_sent),
+                ("rows examined", c.rows_examined),
+                ("rows affected", c.rows_affected),
+            )
+            if value is not None
+        ]
+        if rows:
+            out.append("\n" + " · ".join(rows))
+        who = " · ".join(
+            f"{label}: {_top(counts)}"
+            for label, counts in (
+                ("users", c.users),
+                ("databases", c.databases),
+                ("hosts", c.hosts),
+            )
+            if counts
+        )
+        if who:
+            out.append("\n" + who)
         hist = " · ".join(
             f"{k}: {v}" for k, v in zip(HISTOGRAM_LABELS, c.histogram, strict=True) if v
         )
@@ -136,6 +169,19 @@ def render(report: Report) -> str:
     if report.warnings:
         out += ["## Warnings", ""] + [f"- {escape(w)}" for w in report.warnings]
     return "\n".join(out) + "\n"
+
+
+def _top(counts: dict[str, int], n: int = 5) -> str:
+    """The ``n`` most frequent values with their counts, as pt-query-digest lists users and
+    databases; values come from the log, so each is escaped."""
+    ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+    text = ", ".join(f"{escape(k)} ({v:,})" for k, v in ranked[:n])
+    return text + (f", … {len(ranked) - n} more" if len(ranked) > n else "")
+
+
+def _value(v: Any) -> str:
+    """An evidence value on one line: text as is, anything else as compact JSON."""
+    return v if isinstance(v, str) else json.dumps(v, ensure_ascii=False, default=str)
 
 
 def _yes_no(ok: bool | None) -> str:

@@ -225,3 +225,25 @@ def test_compare_markdown_is_inert(tmp_path: Path) -> None:
     assert code == 0, err
     text = assert_inert(out)
     assert "## Findings gone" in out and "evil.example" in text
+
+
+@pytest.mark.parametrize("literals", [False, True])
+def test_markdown_has_who_rows_and_evidence_and_literals_only_when_asked(
+    tmp_path: Path, literals: bool
+) -> None:
+    """What pt-query-digest shows per class (users, databases, hosts, rows, lock) and each
+    finding's evidence, as in the JSON report: its literal-bearing keys only with
+    --show-literals."""
+    from tests.conftest import sample
+
+    args = ["--show-literals"] if literals else []
+    code, out, err = run_cli("analyze", str(sample("mariadb-slow.log")), "--db",
+                             str(tmp_path / "s.duckdb"), "--format", "markdown", *args)  # fmt: skip
+    assert code == 0, err
+    text = assert_inert(out)
+    assert "users: root (" in text and "databases: shop (" in text
+    assert "rows examined " in text and "lock " in text
+    cache = out.split("Cache candidate:", 2)[2].split("### Finding", 1)[0]
+    assert "- repeats: " in cache and "- max_in_window: " in cache
+    assert ("- statement: " in cache) is literals
+    assert ("'currency'" in out) is literals
