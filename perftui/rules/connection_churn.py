@@ -53,7 +53,9 @@ _SEGMENTS = """
 
 def _sources(workload: Workload) -> list[dict[str, Any]]:
     """Per log: connections, statements per connection, session times, rate and peak.
-    Statement times are ``round(fsum(…), 3)``, independent of the order of ``conn``'s rows."""
+    Statement times are ``round(fsum(…), 3)`` and means ``fsum / count``: a float ``sum`` or
+    ``avg`` depends on the order rows reach it (which the engine does not fix), so its last
+    bit, and a rounded figure in the report, could differ run to run."""
     t = workload.thresholds
     cte, params = connections_cte(workload)
     sql = f"""
@@ -74,10 +76,13 @@ def _sources(workload: Workload) -> list[dict[str, Any]]:
            sum(stmts) AS statements, count(*) FILTER (WHERE stmts <= ?) AS short_connections,
            round(coalesce(fsum(query_ms) FILTER (WHERE stmts <= ?), 0), 3) AS short_ms,
            sum(connects) AS connect_entries, sum(disconnects) AS disconnect_entries,
-           sum(quits) AS quit_entries, avg(session_ms) AS mean_session_ms,
-           1000 * avg(epoch(first_query_ts) - epoch(connect_ts))
-               FILTER (WHERE first_query_ts >= connect_ts) AS mean_setup_ms,
-           1000 * coalesce(sum(epoch(first_query_ts) - epoch(connect_ts))
+           sum(quits) AS quit_entries,
+           fsum(session_ms) / nullif(count(session_ms), 0) AS mean_session_ms,
+           1000 * fsum(epoch(first_query_ts) - epoch(connect_ts))
+               FILTER (WHERE first_query_ts >= connect_ts)
+               / nullif(count(*) FILTER (WHERE first_query_ts >= connect_ts), 0)
+               AS mean_setup_ms,
+           1000 * coalesce(fsum(epoch(first_query_ts) - epoch(connect_ts))
                FILTER (WHERE stmts <= ? AND first_query_ts >= connect_ts), 0) AS short_setup_ms,
            epoch(max(last_ts)) - epoch(min(first_ts)) AS span_s,
            any_value(p.peak) AS peak
