@@ -145,21 +145,26 @@ cdef class Text:
         """A dict of str to str-or-None as the JSON text ``json.dumps(d, ensure_ascii=False,
         separators=(",", ":"))`` gives, byte for byte; None or empty is NULL."""
         cdef bint first = True
+        cdef int64_t start = self.size
         if not d:
             return self.add_null()
         self._value()
-        self._put("{", 1)
-        for key, value in (<dict?>d).items():
-            if not first:
-                self._put(",", 1)
-            first = False
-            self._put_json_string(key)
-            self._put(":", 1)
-            if value is None:
-                self._put("null", 4)
-            else:
-                self._put_json_string(value)
-        self._put("}", 1)
+        try:
+            self._put("{", 1)
+            for key, value in (<dict?>d).items():
+                if not first:
+                    self._put(",", 1)
+                first = False
+                self._put_json_string(key)
+                self._put(":", 1)
+                if value is None:
+                    self._put("null", 4)
+                else:
+                    self._put_json_string(value)
+            self._put("}", 1)
+        except BaseException:
+            self.size = start  # no half-written object before the next value
+            raise
         self.ok[self.n] = True
         self.n += 1
         self.offsets[self.n] = self.size
