@@ -116,8 +116,8 @@ def timed(tool: str, log: str, mb: float, cmd: list[str]) -> Run:
     run whose note says so, rather than an exception.
 
     Peak RSS is the larger of time's figure (the biggest single process) and the peak of the
-    whole process tree's summed RSS, sampled every 50 ms: perftui parses big files in a child
-    process, and pgbadger -j N forks workers, so one process's peak would understate them."""
+    whole process tree's summed RSS, sampled every 50 ms: pgbadger -j N forks workers, so one
+    process's peak would understate them."""
     if shutil.which(cmd[0]) is None:
         return Run(tool, log, 0.0, 0.0, mb, False, note=f"{cmd[0]} not on PATH")
     proc = subprocess.Popen(

@@ -8,6 +8,10 @@ the rows, the final peak (the rusage of the exited process, so the finish after 
 counts too), wall time, MB/s, entries, DuckDB size per million entries, and a verdict: memory looks
 bounded when the peak after the last step is within 10 % of the peak after the second step.
 
+``--analyze`` then runs ``perftui analyze --db DB`` on the store under /usr/bin/time -v and
+prints its wall time and peak RSS: the analysis reads every entry (exact percentiles, the
+sequence rules), so its memory is the part that can grow with the store.
+
 ``--file`` writes the log to disk first and ingests the file instead (progress is then read from
 perftui's file offset in /proc/PID/fdinfo), in case stdin ingest behaves differently; the log is
 deleted afterwards.
@@ -15,6 +19,7 @@ deleted afterwards.
     python benchmarks/scale.py                               # 10 GB MariaDB slow log, piped
     python benchmarks/scale.py --log postgres
     python benchmarks/scale.py --file --workdir /var/tmp/perftui-scale
+    python benchmarks/scale.py --size-gb 5 --log postgres --analyze
     python benchmarks/scale.py --size-gb 0.05 --step-gb 0.01      # smoke test
 
 The DuckDB file is written to the work dir (a few GB for 10 GB of log; a temp dir by default,
@@ -266,6 +271,7 @@ def main() -> int:
     ap.add_argument("--interval", type=float, default=1.0, help="seconds between RSS samples")
     ap.add_argument("--workdir", help="DuckDB file (and --file's log) here, kept")
     ap.add_argument("--memory-limit", help="PERFTUI_MEMORY_LIMIT for perftui (default: its own)")
+    ap.add_argument("--analyze", action="store_true", help="then time `perftui analyze` on it")
     args = ap.parse_args()
     if args.memory_limit:
         os.environ["PERFTUI_MEMORY_LIMIT"] = args.memory_limit
@@ -293,6 +299,18 @@ def main() -> int:
         f" PERFTUI_MEMORY_LIMIT={limit}; {os.cpu_count()} CPUs; exit {outcome.returncode}"
     )
     report(outcome, footprint, title)
+    if args.analyze and outcome.returncode == 0:
+        run = logs.timed(
+            "perftui analyze",
+            sample.name,
+            outcome.fed / 1024 / 1024,
+            [*logs.perftui_command(), "analyze", "--db", str(db), "--format", "json"],
+        )
+        entries = f"{footprint.entries:,}-entry " if footprint else ""
+        print(
+            f"\nperftui analyze of the {entries}store: {run.seconds:.1f} s, peak RSS"
+            f" {run.peak_rss_mb:.0f} MB, exit {'0' if run.ok else run.note}"
+        )
     if not args.workdir:
         shutil.rmtree(work, ignore_errors=True)
     return outcome.returncode
