@@ -279,3 +279,34 @@ def test_schema_1_store_with_map_extra_is_migrated_to_json(db_path: Path) -> Non
         return {k: v for k, v in json.loads(run.stdout).items() if k != "generated_at"}
 
     assert report(migrated) == report(fresh)
+
+
+@pytest.mark.parametrize("failures", [1, 2])
+def test_analysis_out_of_duckdb_memory_retries_on_one_thread_then_says_so(
+    db_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture, failures: int
+) -> None:
+    """Each DuckDB thread holds its own share of a sort or join: out of memory, the analysis
+    runs again on one thread (the report comes out, DuckDB's threads given back); out of memory
+    on one thread too, a one-line error says which setting to raise, never a traceback."""
+    from perftui import cli
+    from perftui.report import model
+
+    assert perftui("ingest", str(sample("mariadb-slow.log")), "--db", str(db_path)).returncode == 0
+    build, threads = model.build, []
+
+    def short_of_memory(con: duckdb.DuckDBPyConnection, **kw: object) -> model.Report:
+        threads.append(int(con.execute("SELECT current_setting('threads')").fetchone()[0]))
+        if len(threads) <= failures:
+            raise duckdb.OutOfMemoryException("Out of Memory Error: failed to pin block")
+        return build(con, **kw)
+
+    monkeypatch.setattr(model, "build", short_of_memory)
+    code = cli.main(["analyze", "--db", str(db_path), "--format", "json"])
+    out, err = capsys.readouterr()
+    if failures == 1:
+        assert code == 0 and threads[1] == 1 < threads[0]
+        assert json.loads(out)["query_classes"]
+    else:
+        assert code == cli.EXIT_INPUT and out == "" and len(threads) == 2
+        assert "PERFTUI_MEMORY_LIMIT" in err and "Traceback" not in err
+        assert len(err.strip().splitlines()) == 1
