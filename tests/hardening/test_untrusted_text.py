@@ -412,6 +412,7 @@ REVIEWED_SQL_SITES: dict[tuple[str, str], str] = {
     ("store/writer.py", "insert_batch"): "the finite-value CASE and attribute names from code",
     ("store/writer.py", "_fingerprinted"): "fingerprint SQL built in code per dialect",
     ("store/writer.py", "close"): "int() of DuckDB's own thread setting",
+    ("cli.py", "_within_memory"): "int() of DuckDB's own thread setting",
     ("tui/advisor.py", "analyse_file"): "int() of the thread count",
     ("tui/data.py", "__init__"): "cache schema name constant",
     ("tui/data.py", "build_class_cache"): "cache schema name constant",
