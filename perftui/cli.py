@@ -396,14 +396,10 @@ def _within_memory(con: duckdb.DuckDBPyConnection, analyse: Callable[[], _T]) ->
     try:
         return analyse()
     except duckdb.OutOfMemoryException:
-        threads = int(con.execute("SELECT current_setting('threads')").fetchone()[0])
-        if threads <= 1:
-            raise
-        con.execute("SET threads = 1")
-        try:
+        with schema.single_threaded(con) as threads:
+            if threads <= 1:
+                raise
             return analyse()
-        finally:
-            con.execute(f"SET threads = {threads}")
 
 
 def ingest_one(

@@ -153,6 +153,18 @@ def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
     con.commit()
 
 
+@contextmanager
+def single_threaded(con: duckdb.DuckDBPyConnection) -> Iterator[int]:
+    """DuckDB on one thread inside the block (the setting is per database, so every cursor of
+    ``con`` shares it); yields the thread count it had, which it gets back afterwards."""
+    threads = int(con.execute("SELECT current_setting('threads')").fetchone()[0])
+    con.execute("SET threads = 1")
+    try:
+        yield threads
+    finally:
+        con.execute(f"SET threads = {threads}")
+
+
 def _stored_version(con: duckdb.DuckDBPyConnection) -> int | None:
     has_meta = con.execute(
         "SELECT count(*) FROM information_schema.tables WHERE table_name = 'meta'"

@@ -12,6 +12,7 @@ import functools
 import json
 import queue
 import threading
+from contextlib import ExitStack
 from typing import NamedTuple
 
 import duckdb
@@ -20,7 +21,7 @@ import pyarrow.compute as pc
 
 from perftui import fingerprint as fpmod
 from perftui.ingest.records import Entry, Reject
-from perftui.store.schema import transaction
+from perftui.store.schema import single_threaded, transaction
 
 MAX_REJECT_CHARS = 4096
 
@@ -355,8 +356,8 @@ class BackgroundWriter:
         self, con: duckdb.DuckDBPyConnection, source_id: int, dialect: str, depth: int = 1
     ) -> None:
         self._con, self._source_id, self._dialect = con, source_id, dialect
-        self._duckdb_threads = int(con.execute("SELECT current_setting('threads')").fetchone()[0])
-        con.execute("SET threads = 1")
+        self._settings = ExitStack()  # given back in close()
+        self._settings.enter_context(single_threaded(con))
         self._classifier = con.cursor()
         self._jobs: queue.Queue[tuple[str, pa.Table] | None] = queue.Queue(maxsize=depth)
         self._classified: queue.Queue[tuple[str, pa.Table | Classified] | None] = queue.Queue(
@@ -428,5 +429,5 @@ class BackgroundWriter:
         for thread in self._threads:
             thread.join()
         self._classifier.close()
-        self._con.execute(f"SET threads = {self._duckdb_threads}")
+        self._settings.close()
         self._raise()
