@@ -43,10 +43,7 @@ _QUOTED = r"""'(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*"|\{(?:[^}]|\}\})*\}"""
 # inside it is part of it (py-spy prints command lines unquoted, so a password may hold one), one
 # at its end is left (it closes the string the command line sits in).
 _ARG = rf"""(?:{_QUOTED}|[^\s'"]|['"](?=\S))+"""
-# scheme://user:secret@host: the secret runs to the last '@' of the authority (passwords may hold
-# '@'), for mysql://, postgresql://, mysql+pymysql:// and any other scheme.
-_URL_SECRET = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://[^\s:/?#@]*:)[^\s/?#]*@")
-# A URL's start, for the second pass (``_mask_url_words``).
+# scheme://user:secret@host (``_mask_url_words``): where a URL starts, and its word.
 _URL_START = re.compile(r"(?i)\b[a-z][a-z0-9+.-]*://")
 _WORD = re.compile(r"\S*")
 # name=value / name: value where the name ends in password, passwd or pwd: libpq and ODBC strings,
@@ -63,9 +60,10 @@ _MYSQL_P = re.compile(rf"""(?<![^\s"'])(-p){_ARG}""")
 
 
 def _mask_url_words(text: str) -> str:
-    """``scheme://user:secret@…`` where the secret holds a raw '/', '?', '#' or another '@'
-    (RFC 3986 wants them percent-encoded; people type them anyway): the secret runs to the last
-    '@' of the whitespace-separated word. Ambiguous text is masked too ("host:8443/users/@me"
+    """``scheme://user:secret@…`` for mysql://, postgresql://, mysql+pymysql:// and any other
+    scheme: the secret runs to the last '@' of the whitespace-separated word, as passwords may
+    hold '@', and raw '/', '?' or '#' (RFC 3986 wants them percent-encoded; people type them
+    anyway). Ambiguous text is masked too ("host:8443/users/@me"
     reads like the password "8443/users/"): a hidden path costs less than a shown password.
     String scans, no regex backtracking: a regex form of this was cubic in the word's length
     (a 6 KB command line took 5.7 s)."""
@@ -97,7 +95,7 @@ def redact_credentials(text: str) -> str:
     >>> redact_credentials('PGPASSWORD=x psql -p 5432 -U app; mysqldump -uroot -pS3cret shop')
     'PGPASSWORD=*** psql -p 5432 -U app; mysqldump -uroot -p*** shop'
     """
-    out = _mask_url_words(_URL_SECRET.sub(r"\1***@", text))
+    out = _mask_url_words(text)
     out = _KEY_SECRET.sub(r"\1***", out)
     out = _FLAG_SECRET.sub(r"\1***", out)
     if _MYSQL_CLIENT.search(out):
