@@ -63,22 +63,8 @@ def _classes(workload: Workload) -> list[dict[str, Any]]:
     # An ASOF join sorts its left side (2 M rows) even when the right side is empty: join only
     # to the kinds of event the logs have (PostgreSQL logs rarely SET autocommit; MySQL ones
     # rarely BEGIN). With no such event, the last one before any row is NULL, as the join gave.
-    tx_join = (
-        """
-        ASOF LEFT JOIN txe x
-          ON b.source_id = x.source_id AND b.session IS NOT DISTINCT FROM x.session
-         AND b.conn_no = x.conn_no AND b.line_start > x.line_start"""
-        if has_tx
-        else ""
-    )
-    ac_join = (
-        """
-        ASOF LEFT JOIN ace a
-          ON b.source_id = a.source_id AND b.session IS NOT DISTINCT FROM a.session
-         AND b.conn_no = a.conn_no AND b.line_start > a.line_start"""
-        if has_ac
-        else ""
-    )
+    tx_join = _last_event_before("txe", "x") if has_tx else ""
+    ac_join = _last_event_before("ace", "a") if has_ac else ""
     last_tx = "x.tx_event" if has_tx else "NULL::VARCHAR"
     tx_no = "x.tx_no" if has_tx else "NULL::BIGINT"
     last_ac = "a.tx_event" if has_ac else "NULL::VARCHAR"
@@ -195,6 +181,14 @@ def _classes(workload: Workload) -> list[dict[str, Any]]:
         "example",
     )
     return [dict(zip(cols, r, strict=True)) for r in workload.con.execute(sql, params).fetchall()]
+
+
+def _last_event_before(events: str, alias: str) -> str:
+    """ASOF join of each row ``b`` to the last of ``events`` before it in its connection."""
+    return f"""
+        ASOF LEFT JOIN {events} {alias}
+          ON b.source_id = {alias}.source_id AND b.session IS NOT DISTINCT FROM {alias}.session
+         AND b.conn_no = {alias}.conn_no AND b.line_start > {alias}.line_start"""
 
 
 def _tx_events(workload: Workload) -> tuple[bool, bool]:
