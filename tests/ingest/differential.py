@@ -145,3 +145,15 @@ def mutated_line(draw: st.DrawFn, pool: list[str], noise: list[str]) -> str:
         else:
             line = line[:at] + line[at + 1 :]
     return line.replace("\n", " ")
+
+
+def assert_text_chunks_within(table: pa.Table, limit: int) -> None:
+    """Every string column's chunks hold at most ``limit`` bytes of text (one value alone may
+    hold more); with a small limit the statements did need several chunks."""
+    for column in table.columns:
+        if column.type == pa.string():
+            assert all(
+                len(chunk) == 1 or len(chunk.buffers()[2]) <= limit for chunk in column.chunks
+            )
+    if limit < 1000:
+        assert table["query"].num_chunks > 1
