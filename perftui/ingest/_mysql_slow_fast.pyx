@@ -697,7 +697,7 @@ cdef class FastMySQLSlowParser:
         self._session.add_str(self._c_session)
         self._user.add_str(self._c_user)
         self._host.add_str(self._c_host)
-        self._add_extra(k)
+        self._extra.add_json_object(self._c_extra)  # NULL when None or empty
         if self._has_set_ts:
             self._c_f64[F_TS] = self._set_ts
             self._c_f64_ok[F_TS] = True
@@ -743,10 +743,6 @@ cdef class FastMySQLSlowParser:
         else:
             self._query.add_null()
         return True
-
-    cdef int _add_extra(self, Py_ssize_t k) except -1:
-        """Row ``k``'s ``extra``: the dict as JSON, items in order; None (or empty) is NULL."""
-        return self._extra.add_json_object(self._c_extra)
 
     cdef int _grow(self) except -1:
         cdef Py_ssize_t cap = self._cap * 2 if self._cap else 4096

@@ -186,10 +186,6 @@ cdef class _Rows:
             self.f64[f][k] = value
             self.f64_ok[f][k] = True
 
-    cdef int set_extra(self, Py_ssize_t k, object d) except -1:
-        """Row ``k``'s ``extra``: the dict as JSON, items in order; None (or empty) is NULL."""
-        return self.extra.add_json_object(d)
-
     cdef inline void end(self, Py_ssize_t k) noexcept:
         self.n = k + 1
 
@@ -227,7 +223,7 @@ cdef class _Rows:
                     continue
                 self.i64[f][k] = v
                 self.i64_ok[f][k] = True
-        self.set_extra(k, e.extra)
+        self.extra.add_json_object(e.extra)  # NULL when None or empty
         self.end(k)
 
     # -- the table -----------------------------------------------------------------------------
@@ -753,7 +749,7 @@ cdef class FastPostgresStderrParser:
             (<_Text>rows.texts[f]).add_null()
         (<_Text>rows.texts[T_SEVERITY]).add(_LOG, 3)
         (<_Text>rows.texts[T_MESSAGE]).add_str(message)
-        rows.set_extra(k, self._prefix_extra(g) if self._extras else None)
+        rows.extra.add_json_object(self._prefix_extra(g) if self._extras else None)
         rows.end(k)
         return 0
 
