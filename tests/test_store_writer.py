@@ -10,6 +10,7 @@ import pytest
 from perftui import fingerprint as fpmod
 from perftui.ingest.records import CONNECT, ERROR, QUERY, Entry
 from perftui.store import schema, writer
+from perftui.store.connections import ConnectionNumbers
 
 STATEMENTS = [
     # (kind, query): repeats, the two Python post-steps, attributes, no statement at all.
@@ -30,7 +31,7 @@ STATEMENTS = [
 def test_every_entry_gets_its_own_statements_fingerprint(dialect: str, tmp_path: Path) -> None:
     entries = [Entry(i + 1, 1, kind, query=q) for i, (kind, q) in enumerate(STATEMENTS)]
     with schema.connect(tmp_path / "s.duckdb") as con:
-        writer.write_entries(con, 1, 0, entries, dialect)
+        writer.write_entries(con, 1, 0, entries, dialect, ConnectionNumbers())
         rows = con.execute(
             "SELECT kind, query, class_id, limit_value, offset_value, in_list_len, values_rows "
             "FROM entries ORDER BY entry_no"

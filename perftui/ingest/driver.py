@@ -38,6 +38,7 @@ from perftui.ingest.sources import (
     sample_lines,
 )
 from perftui.store import writer
+from perftui.store.connections import ConnectionNumbers
 
 FLUSH_ENTRIES = 122_880  # entries per batch stored: one DuckDB row group (see _WholeBatches)
 # Entries (and rejects) converted to Arrow at a time. Converting Entry objects walks them once
@@ -197,7 +198,10 @@ def _ingest(
         source_id,
     )
     end_offset, lines_seen = start_offset, 0
-    background = writer.BackgroundWriter(con, source_id, dialect)
+    numbers = (
+        ConnectionNumbers.stored(con, source_id) if status == "appended" else ConnectionNumbers()
+    )
+    background = writer.BackgroundWriter(con, source_id, dialect, numbers)
     try:
         with _gc_paused():
             for item in produced:

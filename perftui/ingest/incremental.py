@@ -33,6 +33,7 @@ from perftui.ingest.formats import ParseOptions
 from perftui.ingest.records import Entry, Parser, Reject
 from perftui.ingest.sources import _BZIP2, _GZIP, _ZSTD, HEAD_BYTES, _decode
 from perftui.store import writer
+from perftui.store.connections import ConnectionNumbers
 from perftui.store.schema import transaction
 
 WARMUP_BYTES = 1 << 20
@@ -154,6 +155,7 @@ class IncrementalSource:
         self._head_bytes = head_bytes
         self._read_head = read_head
         self._entry_no = writer.next_entry_no(con, source_id)
+        self._numbers: ConnectionNumbers | None = None  # read from the store when first needed
         self._stored_entries, self._stored_rejects = _stored_after(con, source_id, start_line)
         self._entries: list[Entry] = []
         self._rejects: list[Reject] = []
@@ -379,25 +381,20 @@ class IncrementalSource:
                 self._head_bytes = len(head)
         first_entry_no = self._entry_no
         con = self.con
-        with transaction(con):
-            if entries:
-                entries.sort(key=_line_start)
-                writer.store_batch(
-                    con, self.source_id, writer.to_arrow(entries, first_entry_no), self.dialect
-                )
-            if rejects:
-                writer.store_rejects(con, writer.rejects_table(self.source_id, rejects))
-            con.execute(
-                "UPDATE sources SET bytes_read = ?, lines = ?, entries = entries + ?, "
-                "reject_lines = reject_lines + ?, complete = true, ingested_at = ?, "
-                "inode = coalesce(?, inode) WHERE source_id = ?",
-                [offset, line - 1, len(entries), len(rejects), _now(), self._inode, self.source_id],
-            )
-            if head_sha1 is not None:
-                con.execute(
-                    "UPDATE sources SET head_sha1 = ?, head_bytes = ? WHERE source_id = ?",
-                    [head_sha1, self._head_bytes, self.source_id],
-                )
+        if entries and self._numbers is None:
+            self._numbers = ConnectionNumbers.stored(con, self.source_id)
+        try:
+            with transaction(con):
+                if entries:
+                    entries.sort(key=_line_start)
+                    table = writer.to_arrow(entries, first_entry_no)
+                    writer.store_batch(con, self.source_id, table, self.dialect, self._numbers)
+                self._store_rest(offset, line, rejects, head_sha1)
+        except BaseException:
+            self._numbers = None  # it counted what was rolled back: read again from the store
+            raise
+        if entries:
+            self._numbers = writer.finish_numbers(con, self.source_id, self._numbers)
         self._entry_no += len(entries)
         self.entries_written += len(entries)
         self._resume = (offset, line)
@@ -405,6 +402,33 @@ class IncrementalSource:
         entries.clear()
         rejects.clear()
         return written
+
+    def _store_rest(
+        self, offset: int, line: int, rejects: list[Reject], head_sha1: str | None
+    ) -> None:
+        """A commit's rejects, and the source row's new resume point and counts."""
+        con = self.con
+        if rejects:
+            writer.store_rejects(con, writer.rejects_table(self.source_id, rejects))
+        con.execute(
+            "UPDATE sources SET bytes_read = ?, lines = ?, entries = entries + ?, "
+            "reject_lines = reject_lines + ?, complete = true, ingested_at = ?, "
+            "inode = coalesce(?, inode) WHERE source_id = ?",
+            [
+                offset,
+                line - 1,
+                len(self._entries),
+                len(rejects),
+                _now(),
+                self._inode,
+                self.source_id,
+            ],
+        )
+        if head_sha1 is not None:
+            con.execute(
+                "UPDATE sources SET head_sha1 = ?, head_bytes = ? WHERE source_id = ?",
+                [head_sha1, self._head_bytes, self.source_id],
+            )
 
 
 def _stored_after(

@@ -15,6 +15,7 @@ import duckdb
 from sqlglot import exp
 
 from perftui.rules import sqltext
+from perftui.store.connections import IS_END, NUMBERED_KINDS
 from perftui.store.queries import Window
 
 if TYPE_CHECKING:
@@ -43,61 +44,26 @@ SINGLE_ROW_WRITE_RE = r"^(insert|replace|update|delete)\b"
 
 
 def connections_cte(workload: Workload) -> tuple[str, list]:
-    """``conn`` for ``WITH …`` (see ``_connections_sql``), computed once per workload.
+    """``conn`` for ``WITH …``: the entries a sequence rule reads (see ``_connections_sql``).
 
-    Three rules read it; the window and the ASOF join over every entry are the costly part, so
-    the first caller materialises them into a temp table and the others read that.
+    Each rule scans it itself rather than sharing a materialised copy: the scan is cheap now
+    that connections are numbered when stored, and each rule's filters reach it (row-by-row
+    reads only writes and transaction events). On 5.9 M PostgreSQL entries the three rules
+    took 7.0 s this way and 8.4 s with the copy (3.3 s and 3.9 s on 3.4 M MariaDB entries).
     """
-    table = workload.shared.get("connections_table")
-    if table is None:
-        table = "_perftui_connections"
-        numbered = _has_connection_events(workload.con, workload.window)
-        sql, params = _connections_sql(workload.window, numbered=numbered)
-        workload.con.execute(
-            f"CREATE OR REPLACE TEMP TABLE {table} AS WITH {sql} SELECT * FROM conn", params
-        )
-        workload.shared["connections_table"] = table
-    return f"conn AS (SELECT * FROM {table})", []
+    return _connections_sql(workload.window)
 
 
-def _has_connection_events(con: duckdb.DuckDBPyConnection, window: Window) -> bool:
-    """Whether any entry can open or close a connection. A MySQL slow log has none (only
-    queries): then every entry is in connection 0 and numbering (a sort of every entry, 7 s on
-    3.4 M) is skipped."""
-    wsql, params = window.where("e")
-    row = con.execute(
-        "SELECT EXISTS (SELECT 1 FROM entries e"
-        f" WHERE e.kind IN ('connect', 'disconnect', 'admin') {wsql})",
-        params,
-    ).fetchone()
-    return bool(row[0])
+def _connections_sql(window: Window) -> tuple[str, list]:
+    """CTEs for ``WITH …`` ending in ``conn``: the entries a sequence rule reads, with what it
+    needs to know of their statements.
 
-
-def _connections_sql(window: Window, *, numbered: bool = True) -> tuple[str, list]:
-    """CTEs for ``WITH …`` ending in ``conn``: entries tagged with their connection.
-
-    ``conn_no`` numbers the connections within ``(source_id, session)``: a PostgreSQL pid or a
-    MySQL thread id can be reused, so a session id alone can span several connections. A
-    connection starts at a connect entry (received + authorized count once) and after a
-    disconnect or a MySQL ``administrator command: Quit``. The number comes from an ASOF join
-    to the numbered starts rather than a running ``sum() OVER``: on 3.4 M entries in 54 sessions
-    that window took 7.6 s, the join 2.2 s. Without ``numbered`` (no connection events) every
-    row is in connection 0. Columns: source_id, session, conn_no, line_start, kind, ts,
-    duration_ms, class_id, is_insert, values_rows, rows_affected, is_control (transaction
-    control / session setup), tx_event ('begin', 'end', 'ac_off', 'ac_on' or NULL), is_end.
-
-    Finding the starts needs each entry's predecessor in its session (``lag``), a sort of every
-    entry. That window reads its own narrow scan (``marks``: keys, kind and ``is_end`` only)
-    rather than ``ev``: a window sorts every column its rows carry, and ``ev`` carries 13 (and,
-    for ``tx_event``, the statement text). On 5.9 M PostgreSQL entries the statement went from
-    11.6 s to 6.6 s of CPU (medians of 3); the rows and numbers are the same.
+    Columns: source_id, session, conn_no (``store.connections``: numbered when stored, since a
+    pid or thread id can be reused), line_start, kind, ts, duration_ms, class_id, is_insert,
+    values_rows, rows_affected, is_control (transaction control / session setup), tx_event
+    ('begin', 'end', 'ac_off', 'ac_on' or NULL), is_end (the entry closes its connection).
     """
     wsql, wparams = window.where("e")
-    is_end = (
-        "CASE e.kind WHEN 'disconnect' THEN true"
-        " WHEN 'admin' THEN lower(e.query) LIKE '%quit%' ELSE false END"
-    )
-    kinds = "e.kind IN ('query', 'connect', 'disconnect', 'admin')"
     # Statement kinds are properties of a class: match the regexes once per class (thousands),
     # not once per entry (millions). CASE reads lower(query) of admin entries only.
     sql = f"""
@@ -110,46 +76,20 @@ def _connections_sql(window: Window, *, numbered: bool = True) -> tuple[str, lis
                     WHEN fingerprint LIKE 'set%autocommit%' THEN 'autocommit' END AS tx
         FROM query_classes
     ),
-    ev AS (
-        SELECT e.source_id, e.session, e.line_start, e.kind, e.ts, e.duration_ms, e.class_id,
-               e.values_rows, e.rows_affected, coalesce(c.is_insert, false) AS is_insert,
+    conn AS (
+        SELECT e.source_id, e.session, e.conn_no, e.line_start, e.kind, e.ts, e.duration_ms,
+               e.class_id, e.values_rows, e.rows_affected,
+               coalesce(c.is_insert, false) AS is_insert,
                coalesce(e.kind = 'query' AND c.control, false) AS is_control,
                CASE WHEN e.kind <> 'query' OR c.tx IS NULL THEN NULL
                     WHEN c.tx <> 'autocommit' THEN c.tx
                     WHEN regexp_matches(e.query, ?) THEN 'ac_off'
                     ELSE 'ac_on' END AS tx_event,
-               {is_end} AS is_end
+               {IS_END} AS is_end
         FROM entries e LEFT JOIN class_kinds c ON c.class_id = e.class_id
-        WHERE {kinds} {wsql}
-    ),"""
-    params = [CONTROL_RE, TX_BEGIN_RE, TX_END_RE, AUTOCOMMIT_OFF_RE, *wparams]
-    if numbered:
-        sql += f"""
-    marks AS (  -- the same entries, only what the predecessor test needs
-        SELECT e.source_id, e.session, e.line_start, e.kind, {is_end} AS is_end
-        FROM entries e WHERE {kinds} {wsql}
-    ),
-    starts AS (  -- the few rows that open a connection, numbered
-        SELECT source_id, session, line_start,
-               row_number() OVER (PARTITION BY source_id, session ORDER BY line_start)
-                   AS conn_no
-        FROM (SELECT source_id, session, line_start, kind,
-                     lag(kind) OVER w AS prev_kind, lag(is_end) OVER w AS prev_end
-              FROM marks
-              WINDOW w AS (PARTITION BY source_id, session ORDER BY line_start))
-        WHERE (kind = 'connect' AND prev_kind IS DISTINCT FROM 'connect') OR prev_end
-    ),
-    conn AS (  -- each row takes the number of the last start at or before it (0: none yet)
-        SELECT ev.*, coalesce(s.conn_no, 0) AS conn_no
-        FROM ev ASOF LEFT JOIN starts s
-          ON ev.source_id = s.source_id AND ev.session IS NOT DISTINCT FROM s.session
-         AND ev.line_start >= s.line_start
+        WHERE {NUMBERED_KINDS} {wsql}
     )"""
-        params += wparams
-    else:
-        sql += """
-    conn AS (SELECT *, 0::BIGINT AS conn_no FROM ev)"""
-    return sql, params
+    return sql, [CONTROL_RE, TX_BEGIN_RE, TX_END_RE, AUTOCOMMIT_OFF_RE, *wparams]
 
 
 def short(fingerprint: str | None, width: int = 70) -> str:

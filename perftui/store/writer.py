@@ -21,6 +21,7 @@ import pyarrow.compute as pc
 
 from perftui import fingerprint as fpmod
 from perftui.ingest.records import Entry, Reject
+from perftui.store.connections import ConnectionNumbers, renumber
 from perftui.store.schema import single_threaded, transaction
 
 MAX_REJECT_CHARS = 4096
@@ -115,9 +116,10 @@ def write_entries(
     first_entry_no: int,
     entries: list[Entry],
     dialect: str,
+    numbers: ConnectionNumbers,
 ) -> None:
     """Fingerprint and store one batch of entries of one source."""
-    store_batch(con, source_id, to_arrow(entries, first_entry_no), dialect)
+    store_batch(con, source_id, to_arrow(entries, first_entry_no), dialect, numbers)
 
 
 class Classified(NamedTuple):
@@ -128,14 +130,33 @@ class Classified(NamedTuple):
 
 
 def store_batch(
-    con: duckdb.DuckDBPyConnection, source_id: int, table: pa.Table, dialect: str
+    con: duckdb.DuckDBPyConnection,
+    source_id: int,
+    table: pa.Table,
+    dialect: str,
+    numbers: ConnectionNumbers,
 ) -> None:
-    """The DuckDB half of ``write_entries`` (no Python objects per row)."""
-    insert_batch(con, source_id, classify(con, table, dialect), dialect)
+    """The DuckDB half of ``write_entries`` (no Python objects per row). Batches of a source
+    go through one ``numbers``, in order; see ``finish_numbers``."""
+    insert_batch(con, source_id, classify(con, table, dialect, numbers), dialect)
 
 
-def classify(con: duckdb.DuckDBPyConnection, table: pa.Table, dialect: str) -> Classified:
-    """Fingerprint a batch: reads no table, so it can run on its own cursor beside an insert.
+def finish_numbers(
+    con: duckdb.DuckDBPyConnection, source_id: int, numbers: ConnectionNumbers
+) -> ConnectionNumbers:
+    """What numbers the source's next batches: ``numbers``, or, when its batches came out of
+    line order within a session, fresh ones after the stored entries are numbered again."""
+    if not numbers.disordered:
+        return numbers
+    renumber(con, source_id)
+    return ConnectionNumbers.stored(con, source_id)
+
+
+def classify(
+    con: duckdb.DuckDBPyConnection, table: pa.Table, dialect: str, numbers: ConnectionNumbers
+) -> Classified:
+    """Fingerprint a batch and number its connections: reads no table, so it can run on its own
+    cursor beside an insert.
 
     The batch's distinct texts are fingerprinted in DuckDB; Arrow's hash kernels map every entry
     to its text, and ``take`` spreads the results over the entries, so the insert reads one Arrow
@@ -147,6 +168,7 @@ def classify(con: duckdb.DuckDBPyConnection, table: pa.Table, dialect: str) -> C
     classed = pc.is_in(table.column("kind"), value_set=_CLASSED)
     class_id = pc.if_else(classed, per_entry.column("class_id"), None)
     batch = table.append_column("class_id", class_id)
+    batch = batch.append_column("conn_no", numbers.number(table))
     for name in _ATTRIBUTES:
         batch = batch.append_column(name, per_entry.column(name))
     classed_texts = pc.unique(pc.filter(text_index, classed))
@@ -175,7 +197,7 @@ def insert_batch(
             f"{_finite('duration_ms')}, {_finite('lock_ms')}, "
             "b.rows_sent, b.rows_examined, b.rows_affected, b.bytes_sent, b.query, b.class_id, "
             f"b.statement_name, b.params, {_finite('parse_ms')}, {_finite('bind_ms')}, "
-            f"b.plan, b.severity, b.message, b.extra, {', '.join(_ATTRIBUTES)} "
+            f"b.plan, b.severity, b.message, b.extra, {', '.join(_ATTRIBUTES)}, b.conn_no "
             "FROM _perftui_arrow b",
             [source_id],
         )
@@ -353,9 +375,15 @@ class BackgroundWriter:
     """
 
     def __init__(
-        self, con: duckdb.DuckDBPyConnection, source_id: int, dialect: str, depth: int = 1
+        self,
+        con: duckdb.DuckDBPyConnection,
+        source_id: int,
+        dialect: str,
+        numbers: ConnectionNumbers,
+        depth: int = 1,
     ) -> None:
         self._con, self._source_id, self._dialect = con, source_id, dialect
+        self._numbers = numbers
         self._settings = ExitStack()  # given back in close()
         self._settings.enter_context(single_threaded(con))
         self._classifier = con.cursor()
@@ -381,7 +409,7 @@ class BackgroundWriter:
                 try:
                     if kind == "entries":
                         self._classified.put(
-                            (kind, classify(self._classifier, table, self._dialect))
+                            (kind, classify(self._classifier, table, self._dialect, self._numbers))
                         )
                     else:
                         self._classified.put(job)
@@ -431,3 +459,4 @@ class BackgroundWriter:
         self._classifier.close()
         self._settings.close()
         self._raise()
+        finish_numbers(self._con, self._source_id, self._numbers)

@@ -56,7 +56,7 @@ def pieces(data: bytes, seed: int, max_piece: int = 4000) -> list[bytes]:
 
 ENTRY_COLUMNS = (
     "line_start, n_lines, kind, ts, session, user_name, db, host, duration_ms, rows_sent, "
-    "rows_examined, query, class_id, statement_name, params, plan, severity, message"
+    "rows_examined, query, class_id, statement_name, params, plan, severity, message, conn_no"
 )
 
 
