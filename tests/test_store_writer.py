@@ -88,3 +88,53 @@ def test_ingest_stores_with_one_duckdb_thread_and_gives_the_setting_back(
         assert result.entries > 0
     assert seen and set(seen) == {1}
     assert _threads(con) == 2
+
+
+def _classified(con) -> tuple[list[tuple], list[tuple]]:
+    entries = con.execute(
+        "SELECT source_id, entry_no, class_id, limit_value, offset_value, in_list_len,"
+        " values_rows FROM entries ORDER BY ALL"
+    ).fetchall()
+    return entries, con.execute(
+        "SELECT class_id, fingerprint FROM query_classes ORDER BY ALL"
+    ).fetchall()
+
+
+@pytest.mark.parametrize("cache_bytes", [0, 4096, writer.FINGERPRINT_CACHE_BYTES])
+def test_fingerprints_carried_across_batches_are_the_batchs_own(
+    cache_bytes: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Texts fingerprinted by an earlier batch are not fingerprinted again; whether the cache
+    holds them all, starts over every few batches or every batch, each entry gets the class and
+    attributes that one whole batch gives it."""
+    from perftui.ingest import driver
+    from tests.conftest import sample
+
+    names = ("mariadb-slow.log", "postgresql.log", "postgresql.json", "profile-shop.postgresql.log")
+    logs = [str(sample(n)) for n in names]
+    with schema.connect(tmp_path / "whole.duckdb") as con:
+        for log in logs:
+            driver.ingest_path(con, log)
+        expected = _classified(con)
+    holds_all = cache_bytes == writer.FINGERPRINT_CACHE_BYTES
+    monkeypatch.setattr(driver, "FLUSH_ENTRIES", 40)
+    monkeypatch.setattr(writer, "FINGERPRINT_CACHE_BYTES", cache_bytes)
+    lookups = []
+    fingerprinted = writer._fingerprinted
+
+    def counting(con, distinct, dialect):
+        lookups.append(len(distinct))
+        return fingerprinted(con, distinct, dialect)
+
+    monkeypatch.setattr(writer, "_fingerprinted", counting)
+    with schema.connect(tmp_path / "batched.duckdb") as con:
+        for log in logs:
+            driver.ingest_path(con, log)
+        assert _classified(con) == expected
+        distinct = con.execute(
+            "SELECT sum(n) FROM (SELECT count(DISTINCT query) AS n FROM entries GROUP BY source_id)"
+        ).fetchone()[0]
+    if holds_all:
+        assert sum(lookups) == distinct  # each text of a source once
+    else:
+        assert sum(lookups) > distinct
