@@ -36,7 +36,7 @@ def detect(workload: Workload) -> Iterator[Finding]:
 
 _SEGMENTS = """
     seg AS (
-        SELECT source_id, session, conn_no,
+        SELECT source_id, conn_no,
                count(*) FILTER (WHERE kind = 'query' AND NOT is_control) AS stmts,
                round(coalesce(fsum(duration_ms) FILTER (WHERE kind = 'query'), 0), 3) AS query_ms,
                count(*) FILTER (WHERE kind = 'connect') AS connects,
@@ -46,7 +46,7 @@ _SEGMENTS = """
                min(ts) FILTER (WHERE kind = 'connect') AS connect_ts,
                min(ts) FILTER (WHERE kind = 'query') AS first_query_ts,
                min(ts) AS first_ts, max(ts) AS last_ts
-        FROM conn GROUP BY source_id, session, conn_no
+        FROM conn GROUP BY source_id, conn_no
         HAVING count(*) FILTER (WHERE kind IN ('query', 'connect')) > 0
     )"""
 
@@ -102,7 +102,7 @@ def _short_classes(workload: Workload, source_id: int) -> list[tuple[str, int]]:
     sql = f"""
     WITH {cte}, {_SEGMENTS}
     SELECT c.class_id, count(*) AS n
-    FROM conn c JOIN seg USING (source_id, session, conn_no)
+    FROM conn c JOIN seg USING (source_id, conn_no)
     WHERE c.source_id = ? AND seg.stmts <= ? AND c.kind = 'query' AND NOT c.is_control
     GROUP BY c.class_id ORDER BY n DESC, c.class_id LIMIT ?
     """

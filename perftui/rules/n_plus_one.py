@@ -53,8 +53,8 @@ def _pairs(workload: Workload) -> list[dict[str, Any]]:
     WITH {cte},
     q AS (  -- runs are islands: consecutive rows of one class in one connection
         SELECT source_id, session, conn_no, line_start, duration_ms, class_id,
-               row_number() OVER (PARTITION BY source_id, session ORDER BY line_start)
-               - row_number() OVER (PARTITION BY source_id, session, conn_no, class_id
+               row_number() OVER (PARTITION BY source_id, conn_no ORDER BY line_start)
+               - row_number() OVER (PARTITION BY source_id, conn_no, class_id
                                     ORDER BY line_start) AS island
         FROM conn
         WHERE kind = 'query' AND class_id IS NOT NULL AND NOT is_control
@@ -68,7 +68,7 @@ def _pairs(workload: Workload) -> list[dict[str, Any]]:
     seq AS (
         SELECT *, lag(class_id) OVER s AS source_class, lag(last_line) OVER s AS source_line
         FROM runs
-        WINDOW s AS (PARTITION BY source_id, session, conn_no ORDER BY first_line)
+        WINDOW s AS (PARTITION BY source_id, conn_no ORDER BY first_line)
     ),
     hits AS (
         SELECT seq.*, s.dialect FROM seq

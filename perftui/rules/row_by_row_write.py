@@ -81,7 +81,7 @@ def _classes(workload: Workload) -> list[dict[str, Any]]:
     ),
     txe AS (  -- BEGIN / COMMIT events, numbered per connection
         SELECT source_id, session, conn_no, line_start, tx_event,
-               row_number() OVER (PARTITION BY source_id, session, conn_no
+               row_number() OVER (PARTITION BY source_id, conn_no
                                   ORDER BY line_start) AS tx_no
         FROM base WHERE tx_event IN ('begin', 'end')
     ),
@@ -101,8 +101,8 @@ def _classes(workload: Workload) -> list[dict[str, Any]]:
         FROM (SELECT * FROM base WHERE tx_event = 'end') e
         ASOF LEFT JOIN (SELECT source_id, session, conn_no, line_start FROM base
                         WHERE tx_event IS NULL) wr
-          ON e.source_id = wr.source_id AND e.session IS NOT DISTINCT FROM wr.session
-         AND e.conn_no = wr.conn_no AND e.line_start > wr.line_start
+          ON e.source_id = wr.source_id AND e.conn_no = wr.conn_no
+         AND e.line_start > wr.line_start
     ),
     w AS (
         SELECT *, coalesce(last_tx = 'begin', false) OR coalesce(last_ac = 'ac_off', false)
@@ -113,11 +113,11 @@ def _classes(workload: Workload) -> list[dict[str, Any]]:
         WHERE tx_event IS NULL
           AND CASE WHEN is_insert THEN coalesce(values_rows, 1) <= 1
                    ELSE coalesce(rows_affected, 1) <= 1 END
-        WINDOW c AS (PARTITION BY source_id, session, conn_no, class_id ORDER BY line_start)
+        WINDOW c AS (PARTITION BY source_id, conn_no, class_id ORDER BY line_start)
     ),
     b AS (
         SELECT *, sum(CASE WHEN prev_line IS NULL OR gap > ? THEN 1 ELSE 0 END)
-                      OVER (PARTITION BY source_id, session, conn_no, class_id
+                      OVER (PARTITION BY source_id, conn_no, class_id
                             ORDER BY line_start ROWS UNBOUNDED PRECEDING) AS burst
         FROM w
     ),
@@ -135,8 +135,7 @@ def _classes(workload: Workload) -> list[dict[str, Any]]:
                count(t.line_start) AS commits,
                round(coalesce(fsum(t.duration_ms), 0), 3) AS commit_ms
         FROM bursts bu LEFT JOIN ends t
-          ON t.source_id = bu.source_id AND t.session IS NOT DISTINCT FROM bu.session
-         AND t.conn_no = bu.conn_no
+          ON t.source_id = bu.source_id AND t.conn_no = bu.conn_no
          AND t.prev_write_line BETWEEN bu.first_line AND bu.last_line
         GROUP BY ALL
     ),
@@ -187,8 +186,8 @@ def _last_event_before(events: str, alias: str) -> str:
     """ASOF join of each row ``b`` to the last of ``events`` before it in its connection."""
     return f"""
         ASOF LEFT JOIN {events} {alias}
-          ON b.source_id = {alias}.source_id AND b.session IS NOT DISTINCT FROM {alias}.session
-         AND b.conn_no = {alias}.conn_no AND b.line_start > {alias}.line_start"""
+          ON b.source_id = {alias}.source_id AND b.conn_no = {alias}.conn_no
+         AND b.line_start > {alias}.line_start"""
 
 
 def _tx_events(workload: Workload) -> tuple[bool, bool]:

@@ -78,7 +78,7 @@ CREATE TABLE IF NOT EXISTS entries (
     offset_value  BIGINT,
     in_list_len   INTEGER,
     values_rows   INTEGER,
-    conn_no       BIGINT                 -- line that opened the entry's connection (see README)
+    conn_no       BIGINT                 -- line of the first entry of its connection (see README)
 );
 
 CREATE TABLE IF NOT EXISTS query_classes (

@@ -164,11 +164,16 @@ def test_default_starts_at_the_end_and_numbers_lines_from_there(
     settle_all(li, clock)
     li.stop()
     # The entries a whole-file ingest finds after the cut, with line numbers counted from
-    # where tailing began, and the state carried from before the cut (time, db) known.
-    want = [(e[0] - cut, *e[1:]) for e in entries(reference(tmp_path, log)) if e[0] > cut]
+    # where tailing began, and the state carried from before the cut (time, db) known. Their
+    # connections (conn_no, the last column) open where tailing first saw each session.
+    want = [(e[0] - cut, *e[1:-1]) for e in entries(reference(tmp_path, log)) if e[0] > cut]
     got = entries(con)
     assert len(got) > 300
-    assert got == want
+    assert [g[:-1] for g in got] == want
+    first_seen: dict[str, int] = {}
+    for g in got:
+        first_seen.setdefault(g[4], g[0])
+    assert [g[-1] for g in got] == [first_seen[g[4]] for g in got]
     assert reconciles(con)
 
 
