@@ -52,6 +52,9 @@ cdef extern from "Python.h":
     bint PyUnicode_IS_COMPACT_ASCII(object o)
     void* PyUnicode_DATA(object o)
     Py_ssize_t PyUnicode_GET_LENGTH(object o)
+    int PyUnicode_KIND(object o)
+    Py_UCS4 PyUnicode_READ(int kind, void* data, Py_ssize_t index)
+    object PyUnicode_Substring(object o, Py_ssize_t start, Py_ssize_t end)
 
 
 import re
@@ -363,6 +366,123 @@ cdef class _Session:
         return held
 
 
+# Debian's and Ubuntu's default log_line_prefix, the one most logs carry. Its regex (see
+# pg_prefix.compile_prefix) is matched by _debian_prefix in C; other prefixes use the regex.
+_DEBIAN_PREFIX = "%m [%p] %q%u@%d "
+_DEBIAN_GROUPS = {"ts": 1, "pid": 2, "user": 3, "db": 4, "sev": 5, "host": 6, "app": 7}
+
+
+cdef inline Py_ssize_t _find(int kind, void* data, Py_ssize_t start, Py_ssize_t end, Py_UCS4 c):
+    while start < end:
+        if PyUnicode_READ(kind, data, start) == c:
+            return start
+        start += 1
+    return -1
+
+
+cdef inline Py_ssize_t _severity_end(int kind, void* data, Py_ssize_t at, Py_ssize_t w):
+    """End of ``[A-Z]+[1-5]?:  `` matched at ``at`` within ``w`` characters, or -1."""
+    cdef Py_ssize_t j = at
+    cdef Py_UCS4 c
+    while j < w:
+        c = PyUnicode_READ(kind, data, j)
+        if c < 65 or c > 90:  # A-Z
+            break
+        j += 1
+    if j == at:
+        return -1
+    if j < w:
+        c = PyUnicode_READ(kind, data, j)
+        if 49 <= c <= 53:  # 1-5
+            j += 1
+    if (
+        j + 3 <= w
+        and PyUnicode_READ(kind, data, j) == 58  # ':'
+        and PyUnicode_READ(kind, data, j + 1) == 32
+        and PyUnicode_READ(kind, data, j + 2) == 32
+    ):
+        return j + 3
+    return -1
+
+
+cdef tuple _debian_prefix(str line, Py_ssize_t* end):
+    """The groups (ts, pid, user, db, sev, host = "", app = "") and end of the regex
+    ``(?P<ts>\\d[^\\[]*)\\ \\[(?P<pid>\\d+)\\]\\ (?:(?:\\[unknown\\]|(?P<user>[^@]+))?@``
+    ``(?:\\[unknown\\]|(?P<db>[^\\ ]+))?\\ )?(?P<sev>[A-Z]+[1-5]?):  `` + the two empty groups,
+    matched at 0 within the first PREFIX_WINDOW characters, when this scan can tell; None
+    when it cannot (the regex then decides).
+
+    The regex backtracks only where a field could end elsewhere, and none can: ts ends before
+    the first ``[`` (which must follow a space), the pid digits at the ``]``, user at the first
+    ``@``, db at the first space after it, the severity's letters at the first other character.
+    So the user@db group either matches that one way or not at all, and then the severity must
+    follow ``] `` directly. Non-ASCII digits (``\\d`` takes them) and every failure go to the regex.
+    """
+    cdef Py_ssize_t n = PyUnicode_GET_LENGTH(line)
+    cdef Py_ssize_t w = n if n < _WINDOW else _WINDOW
+    cdef int kind = PyUnicode_KIND(line)
+    cdef void* data = PyUnicode_DATA(line)
+    cdef Py_ssize_t i, p, q, r, a, b, e
+    cdef Py_UCS4 c
+    if w < 1:
+        return None
+    c = PyUnicode_READ(kind, data, 0)
+    if c < 48 or c > 57:
+        return None
+    i = _find(kind, data, 1, w, 91)  # '['
+    if i < 2 or PyUnicode_READ(kind, data, i - 1) != 32:
+        return None
+    p = q = i + 1
+    while q < w:
+        c = PyUnicode_READ(kind, data, q)
+        if c < 48 or c > 57:
+            break
+        q += 1
+    if q == p or q + 1 >= w or PyUnicode_READ(kind, data, q) != 93 or (
+        PyUnicode_READ(kind, data, q + 1) != 32
+    ):
+        return None
+    r = q + 2
+    user = db = None
+    e = -1
+    a = _find(kind, data, r, w, 64)  # '@'
+    if a >= 0:
+        b = _find(kind, data, a + 1, w, 32)
+        if b >= 0:
+            e = _severity_end(kind, data, b + 1, w)
+            if e >= 0:
+                if a > r:
+                    user = PyUnicode_Substring(line, r, a)
+                    if user == "[unknown]":
+                        user = None
+                if b > a + 1:
+                    db = PyUnicode_Substring(line, a + 1, b)
+                    if db == "[unknown]":
+                        db = None
+                r = b + 1
+    if e < 0:
+        e = _severity_end(kind, data, r, w)
+        if e < 0:
+            return None
+    end[0] = e
+    return (
+        PyUnicode_Substring(line, 0, i - 1),
+        PyUnicode_Substring(line, p, q),
+        user,
+        db,
+        PyUnicode_Substring(line, r, e - 3),
+        "",
+        "",
+    )
+
+
+def debian_prefix_groups(str line) -> tuple | None:
+    """``_debian_prefix`` for the tests: (groups, end) or None."""
+    cdef Py_ssize_t end = 0
+    g = _debian_prefix(line, &end)
+    return None if g is None else (g, end)
+
+
 cdef class FastPostgresStderrParser:
     """``PostgresStderrParser`` producing Arrow columns (``entry_count`` / ``take_table``)
     instead of ``entries``; rejects are still :class:`Reject` objects (they are rare)."""
@@ -375,6 +495,7 @@ cdef class FastPostgresStderrParser:
     cdef object _folder, _handle, _match, _to_ts
     cdef dict _sessions
     cdef bint _key_is_session
+    cdef bint _debian  # the prefix is _DEBIAN_PREFIX: matched by _debian_prefix first
     cdef Py_ssize_t _ts_i, _user_i, _db_i, _host_i, _app_i, _key_i, _sev_i
     cdef tuple _extras
     cdef _Session _cont
@@ -404,6 +525,7 @@ cdef class FastPostgresStderrParser:
         regex = re.compile(prefix.regex.pattern + missing)
         self._match = regex.match
         groups = regex.groupindex
+        self._debian = prefix.text == _DEBIAN_PREFIX and dict(groups) == _DEBIAN_GROUPS
         self._ts_i, self._user_i, self._db_i, self._host_i, self._app_i, self._key_i = (
             groups[g] - 1 for g in wanted
         )
@@ -446,7 +568,7 @@ cdef class FastPostgresStderrParser:
         cdef tuple g
         cdef list cur, part
         cdef dict att
-        cdef Py_ssize_t key_i = self._key_i, sev_i = self._sev_i
+        cdef Py_ssize_t key_i = self._key_i, sev_i = self._sev_i, end = 0
         if lines and ((<str>lines[0])[-1:] == "\r" or (<str>lines[-1])[-1:] == "\r"):
             lines = [s[:-1] if s[-1:] == "\r" else s for s in lines]
         match = self._match
@@ -465,12 +587,15 @@ cdef class FastPostgresStderrParser:
                     cur.append(line[1:])
                 cont.r_n += 1
                 continue
-            m = match(line, 0, _WINDOW)
-            if m is None:
-                reject(Reject(line_no, "no log_line_prefix match", line))
-                cont = None
-                continue
-            g = m.groups()
+            g = _debian_prefix(line, &end) if self._debian else None
+            if g is None:
+                m = match(line, 0, _WINDOW)
+                if m is None:
+                    reject(Reject(line_no, "no log_line_prefix match", line))
+                    cont = None
+                    continue
+                g = m.groups()
+                end = m.end()
             key = g[key_i]
             st = sessions.get(key)
             if st is None:
@@ -480,7 +605,7 @@ cdef class FastPostgresStderrParser:
             if st.r_line:
                 sev = g[sev_i]
                 if sev in _ATTACHMENTS:
-                    part = [line[m.end() :]]
+                    part = [line[end:]]
                     att = st.r_att
                     if att is None:
                         st.r_att = {sev: part}
@@ -496,7 +621,7 @@ cdef class FastPostgresStderrParser:
             st.r_n = 1
             st.r_g = g
             st.r_text = line
-            st.r_end = m.end()
+            st.r_end = end
         self._cont = cont
         if line_no >= self._next_sweep:
             # Read from the Python module at run time, as it does (tests lower them).

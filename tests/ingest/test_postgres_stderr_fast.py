@@ -11,6 +11,7 @@ test feeds both parsers the same decoded lines the same way and compares at ever
 from __future__ import annotations
 
 import random
+import re
 from datetime import timedelta
 from pathlib import Path
 
@@ -20,7 +21,7 @@ from hypothesis import strategies as st
 
 from perftui.ingest import formats, postgres_stderr
 from perftui.ingest.formats import ParseOptions
-from perftui.ingest.pg_prefix import Prefix, compile_prefix
+from perftui.ingest.pg_prefix import PREFIX_WINDOW, Prefix, compile_prefix
 from perftui.ingest.postgres_stderr import PostgresStderrParser
 from perftui.ingest.records import Reject
 from perftui.ingest.sources import _decode, open_source, sample_lines
@@ -547,3 +548,92 @@ def test_pure_python_environment_variable_selects_the_python_parser(
     monkeypatch.setenv("PERFTUI_PURE_PYTHON", "1")
     parser = postgres_stderr.make_fast([], ParseOptions())
     assert type(parser) is PostgresStderrParser
+
+
+# -- the Debian prefix matched in C ----------------------------------------------------------
+
+_FRAGMENTS = [
+    "2026-11-24 09:31:08.126 UTC",
+    "7",
+    "٣",
+    " ",
+    "  ",
+    "[",
+    "]",
+    "@",
+    "[unknown]",
+    "postgres",
+    "test",
+    "LOG",
+    "CONTEXT",
+    "DEBUG1",
+    "DEBUG6",
+    ":",
+    ":  ",
+    "a b",
+    "é",
+    "\t",
+    "x" * 2040,
+]
+_DEBIAN = re.compile(compile_prefix("%m [%p] %q%u@%d ").regex.pattern + "(?P<host>)(?P<app>)")
+
+
+def _regex_groups(line: str) -> tuple | None:
+    """What the parser's regex for Debian's prefix gives: (groups, end) or None."""
+    m = _DEBIAN.match(line, 0, PREFIX_WINDOW)
+    return None if m is None else (m.groups(), m.end())
+
+
+def _c_groups(line: str) -> tuple | None:
+    return compiled("perftui.ingest._postgres_stderr_fast", "debian_prefix_groups")(line)
+
+
+# A Debian prefix line part by part, each part valid, nearly valid or pushed past the window.
+_PARTS = [
+    ["2026-11-24 09:31:08.126 UTC", "7", "٣1", "", "x", "2024 [x", "9" * 2050],
+    [" [", "[", "  [", " ]"],
+    ["10129", "", "٣", "12a"],
+    ["] ", "]", "]  ", " ] "],
+    [
+        "",
+        "postgres@test ",
+        "[unknown]@[unknown] ",
+        "@ ",
+        "u@ ",
+        "@d ",
+        "a b@c d ",
+        "u@d",
+        "[unknown]x@y ",
+        "u@[unknown]z ",
+        "u" * 2030 + "@d ",
+        "u@" + "d" * 2030 + " ",
+    ],
+    ["LOG", "DEBUG1", "DEBUG6", "", "log", "CONTEXT", "LOG1", "L" * 2040],
+    [":  ", ": ", ":", ":   "],
+    ["duration: 1 ms", "a@b CONTEXT:  x", "", "@ LOG:  ", "x" * 2100],
+]
+_LINES = st.one_of(
+    st.lists(st.sampled_from(_FRAGMENTS), max_size=14).map("".join),
+    st.tuples(*(st.sampled_from(p) for p in _PARTS)).map("".join),
+)
+
+
+@settings(max_examples=3000, deadline=None)
+@given(_LINES)
+def test_debian_prefix_in_c_is_the_regex_or_defers_to_it(line: str) -> None:
+    """Where the C scan answers, it is what the regex gives (groups and end, within the
+    2048-character window); where it cannot tell it answers None and the regex decides."""
+    fast = _c_groups(line)
+    if fast is not None:
+        assert fast == _regex_groups(line)
+
+
+def test_debian_prefix_in_c_answers_for_every_line_of_the_real_log() -> None:
+    """The sample log has Debian's prefix: every line that is not a continuation is matched in
+    C (the regex runs for none of them), with the regex's groups."""
+    lines = [s for s in lines_of(SAMPLE_LOGS / "postgresql.log") if not s.startswith("\t")]
+    assert len(lines) > 500
+    for line in lines:
+        fast = _c_groups(line)
+        assert fast is not None
+        assert fast == _regex_groups(line)
