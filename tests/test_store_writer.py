@@ -59,22 +59,28 @@ def _threads(con) -> int:
 
 
 @pytest.mark.parametrize("fail", [False, True])
-def test_ingest_stores_with_one_duckdb_thread_and_gives_the_setting_back(
+def test_ingest_stores_with_one_duckdb_thread_and_gives_the_settings_back(
     fail: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The pipeline's own threads keep the cores busy during ingest; the analysis after it (in
-    the same connection for ``perftui analyze LOG``) must get DuckDB's threads back, also when
-    storing failed."""
+    """The pipeline's own threads keep the cores busy during ingest, and strings are stored
+    without FSST; the analysis after it (in the same connection for ``perftui analyze LOG``)
+    must get DuckDB's threads and a user's compression setting back, also when storing
+    failed."""
     from perftui.ingest.driver import IngestError, ingest_path
     from tests.conftest import sample
 
     con = schema.connect(tmp_path / "t.duckdb")
     con.execute("SET threads = 2")
-    seen: list[int] = []
+    con.execute("SET disabled_compression_methods = 'chimp'")
+    seen: list[tuple[int, frozenset[str]]] = []
     insert_batch = writer.insert_batch
 
+    def disabled(c) -> frozenset[str]:
+        text = c.execute("SELECT current_setting('disabled_compression_methods')").fetchone()[0]
+        return frozenset(text.lower().split(","))
+
     def spying(c, *args: object) -> None:
-        seen.append(_threads(c))
+        seen.append((_threads(c), disabled(c)))
         if fail:
             raise OSError("disk full")
         insert_batch(c, *args)
@@ -86,8 +92,9 @@ def test_ingest_stores_with_one_duckdb_thread_and_gives_the_setting_back(
     else:
         result = ingest_path(con, str(sample("postgresql.log")))
         assert result.entries > 0
-    assert seen and set(seen) == {1}
+    assert seen and set(seen) == {(1, frozenset({"chimp", "fsst"}))}
     assert _threads(con) == 2
+    assert disabled(con) == {"chimp"}
 
 
 def _classified(con) -> tuple[list[tuple], list[tuple]]:

@@ -22,7 +22,7 @@ import pyarrow.compute as pc
 from perftui import fingerprint as fpmod
 from perftui.ingest.records import Entry, Reject
 from perftui.store.connections import ConnectionNumbers, renumber
-from perftui.store.schema import single_threaded, transaction
+from perftui.store.schema import single_threaded, transaction, without_fsst
 
 MAX_REJECT_CHARS = 4096
 
@@ -412,7 +412,8 @@ class BackgroundWriter:
     DuckDB runs with one thread of its own meanwhile (restored at ``close``): these stages
     already keep both cores busy, and a two-thread insert spends the second one merging its
     halves. Storing 574 k PostgreSQL entries: 1.86 s of CPU with two threads, 1.00 s with one
-    (333 k MariaDB entries: 1.68 -> 0.95 s).
+    (333 k MariaDB entries: 1.68 -> 0.95 s). Strings are stored without FSST meanwhile
+    (``schema.without_fsst``).
     """
 
     def __init__(
@@ -428,6 +429,7 @@ class BackgroundWriter:
         self._texts = FingerprintCache()
         self._settings = ExitStack()  # given back in close()
         self._settings.enter_context(single_threaded(con))
+        self._settings.enter_context(without_fsst(con))
         self._classifier = con.cursor()
         self._jobs: queue.Queue[tuple[str, pa.Table] | None] = queue.Queue(maxsize=depth)
         self._classified: queue.Queue[tuple[str, pa.Table | Classified] | None] = queue.Queue(
