@@ -152,51 +152,8 @@ def finish_numbers(
     return ConnectionNumbers.stored(con, source_id)
 
 
-FINGERPRINT_CACHE_BYTES = 64 << 20
-
-
-class FingerprintCache:
-    """The texts a source's earlier batches fingerprinted, with their results, so that each
-    distinct text is fingerprinted once per source rather than once per batch.
-
-    Logs repeat their statements batch after batch (prepared statements, an ORM's queries,
-    ``COMMIT``): the 1 GB PostgreSQL benchmark log has 25.8 k distinct texts per batch of
-    122,880 entries but 147 k in all, so per-batch fingerprinting did 8.4 times the work. The
-    cache holds about ``max_bytes`` (one batch's texts more at most): beyond that it starts
-    again from the current batch, so memory stays flat on a log whose every statement is new.
-    """
-
-    def __init__(self, max_bytes: int | None = None) -> None:
-        self.max_bytes = FINGERPRINT_CACHE_BYTES if max_bytes is None else max_bytes
-        self._texts: pa.Table | None = None  # query, fingerprint, class_id, attributes
-
-    def lookup(
-        self, con: duckdb.DuckDBPyConnection, query: pa.ChunkedArray, dialect: str
-    ) -> pa.Table:
-        """A table holding every distinct text of ``query`` (and possibly more) with its
-        fingerprint, class id and attributes."""
-        distinct = pc.unique(query).drop_null()
-        known = self._texts
-        if known is not None and known.nbytes <= self.max_bytes:
-            known_texts = known.column("query").combine_chunks()
-            distinct = distinct.filter(pc.invert(pc.is_in(distinct, value_set=known_texts)))
-            if not len(distinct):
-                return known
-        else:
-            known = None  # full: start again from this batch's texts
-        new = _fingerprinted(con, distinct, dialect)
-        if known is not None:
-            new = pa.concat_tables([known, new.select(known.column_names)])
-        self._texts = new.combine_chunks()
-        return self._texts
-
-
 def classify(
-    con: duckdb.DuckDBPyConnection,
-    table: pa.Table,
-    dialect: str,
-    numbers: ConnectionNumbers,
-    texts: FingerprintCache | None = None,
+    con: duckdb.DuckDBPyConnection, table: pa.Table, dialect: str, numbers: ConnectionNumbers
 ) -> Classified:
     """Fingerprint a batch and number its connections: reads no table, so it can run on its own
     cursor beside an insert.
@@ -205,7 +162,7 @@ def classify(
     to its text, and ``take`` spreads the results over the entries, so the insert reads one Arrow
     table and needs no join on statement text (that hash join was a third of the insert).
     """
-    texts = (texts or FingerprintCache()).lookup(con, table.column("query"), dialect)
+    texts = _fingerprinted(con, table.column("query"), dialect)
     text_index = pc.index_in(table.column("query"), value_set=texts.column("query"))
     per_entry = texts.select(["class_id", *_ATTRIBUTES]).take(text_index)
     classed = pc.is_in(table.column("kind"), value_set=_CLASSED)
@@ -253,9 +210,11 @@ _CLASSED = pa.array(["query", "error", "admin"])  # kinds whose statement forms 
 _ATTRIBUTES = tuple(fpmod.attributes_sql())
 
 
-def _fingerprinted(con: duckdb.DuckDBPyConnection, distinct: pa.Array, dialect: str) -> pa.Table:
-    """Distinct texts with their fingerprint, class id and attributes."""
-    con.register("_perftui_texts_in", pa.table({"query": distinct}))
+def _fingerprinted(
+    con: duckdb.DuckDBPyConnection, query: pa.ChunkedArray, dialect: str
+) -> pa.Table:
+    """The distinct texts of ``query`` with their fingerprint, class id and attributes."""
+    con.register("_perftui_texts_in", pa.table({"query": pc.unique(query).drop_null()}))
     try:
         texts = con.execute(_texts_sql(dialect)).to_arrow_table()
     finally:
@@ -426,7 +385,6 @@ class BackgroundWriter:
     ) -> None:
         self._con, self._source_id, self._dialect = con, source_id, dialect
         self._numbers = numbers
-        self._texts = FingerprintCache()
         self._settings = ExitStack()  # given back in close()
         self._settings.enter_context(single_threaded(con))
         self._settings.enter_context(without_fsst(con))
@@ -453,16 +411,7 @@ class BackgroundWriter:
                 try:
                     if kind == "entries":
                         self._classified.put(
-                            (
-                                kind,
-                                classify(
-                                    self._classifier,
-                                    table,
-                                    self._dialect,
-                                    self._numbers,
-                                    self._texts,
-                                ),
-                            )
+                            (kind, classify(self._classifier, table, self._dialect, self._numbers))
                         )
                     else:
                         self._classified.put(job)
