@@ -59,3 +59,25 @@ def test_absurd_durations_fall_back_to_float_statistics(tmp_path: Path) -> None:
     (c,) = _store(tmp_path / "a.duckdb", [1e43, 1.0], seed=1)
     assert c.mean_ms == (1e43 + 1.0) / 2
     assert c.stddev_ms is not None and c.stddev_ms > 1e42
+
+
+def test_percentiles_in_several_passes_are_the_one_pass_percentiles(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """Past PERCENTILE_VALUES_PER_PASS entries the classes' percentiles are computed a hash
+    range of classes at a time (bounded memory on big stores): every statistic, and the order
+    by p95, are what one pass gives."""
+    from perftui.ingest.driver import ingest_path
+    from tests.conftest import sample
+
+    with schema.connect(tmp_path / "s.duckdb") as con:
+        for name in ("mariadb-slow.log", "postgresql.log", "profile-shop.postgresql.log"):
+            ingest_path(con, str(sample(name)))
+        assert queries._percentile_passes(con) == 1
+        one = queries.class_stats(con)
+        one_by_p95 = queries.class_stats(con, order_by="p95_ms", limit=7)
+        monkeypatch.setattr(queries, "PERCENTILE_VALUES_PER_PASS", 100)
+        assert queries._percentile_passes(con) > 20
+        assert queries.class_stats(con) == one
+        assert queries.class_stats(con, order_by="p95_ms", limit=7) == one_by_p95
+    assert len(one) > 40 and sum(c.p95_ms is not None for c in one) > 40
