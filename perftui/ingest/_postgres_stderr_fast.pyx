@@ -55,6 +55,7 @@ cdef extern from "Python.h":
     int PyUnicode_KIND(object o)
     Py_UCS4 PyUnicode_READ(int kind, void* data, Py_ssize_t index)
     object PyUnicode_Substring(object o, Py_ssize_t start, Py_ssize_t end)
+    Py_ssize_t PyUnicode_FindChar(object o, Py_UCS4 ch, Py_ssize_t start, Py_ssize_t end, int direction) except -2
 
 
 import re
@@ -372,14 +373,6 @@ _DEBIAN_PREFIX = "%m [%p] %q%u@%d "
 _DEBIAN_GROUPS = {"ts": 1, "pid": 2, "user": 3, "db": 4, "sev": 5, "host": 6, "app": 7}
 
 
-cdef inline Py_ssize_t _find(int kind, void* data, Py_ssize_t start, Py_ssize_t end, Py_UCS4 c):
-    while start < end:
-        if PyUnicode_READ(kind, data, start) == c:
-            return start
-        start += 1
-    return -1
-
-
 cdef inline Py_ssize_t _severity_end(int kind, void* data, Py_ssize_t at, Py_ssize_t w):
     """End of ``[A-Z]+[1-5]?:  `` matched at ``at`` within ``w`` characters, or -1."""
     cdef Py_ssize_t j = at
@@ -429,7 +422,7 @@ cdef tuple _debian_prefix(str line, Py_ssize_t* end):
     c = PyUnicode_READ(kind, data, 0)
     if c < 48 or c > 57:
         return None
-    i = _find(kind, data, 1, w, 91)  # '['
+    i = PyUnicode_FindChar(line, 91, 1, w, 1)  # '['
     if i < 2 or PyUnicode_READ(kind, data, i - 1) != 32:
         return None
     p = q = i + 1
@@ -445,9 +438,9 @@ cdef tuple _debian_prefix(str line, Py_ssize_t* end):
     r = q + 2
     user = db = None
     e = -1
-    a = _find(kind, data, r, w, 64)  # '@'
+    a = PyUnicode_FindChar(line, 64, r, w, 1)  # '@'
     if a >= 0:
-        b = _find(kind, data, a + 1, w, 32)
+        b = PyUnicode_FindChar(line, 32, a + 1, w, 1)
         if b >= 0:
             e = _severity_end(kind, data, b + 1, w)
             if e >= 0:
