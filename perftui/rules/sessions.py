@@ -16,7 +16,6 @@ from sqlglot import exp
 
 from perftui.rules import sqltext
 from perftui.store.connections import IS_END, NUMBERED_KINDS
-from perftui.store.queries import Window
 
 if TYPE_CHECKING:
     from perftui.rules.base import Finding, Workload
@@ -44,17 +43,6 @@ SINGLE_ROW_WRITE_RE = r"^(insert|replace|update|delete)\b"
 
 
 def connections_cte(workload: Workload) -> tuple[str, list]:
-    """``conn`` for ``WITH …``: the entries a sequence rule reads (see ``_connections_sql``).
-
-    Each rule scans it itself rather than sharing a materialised copy: the scan is cheap now
-    that connections are numbered when stored, and each rule's filters reach it (row-by-row
-    reads only writes and transaction events). On 5.9 M PostgreSQL entries the three rules
-    took 7.0 s this way and 8.4 s with the copy (3.3 s and 3.9 s on 3.4 M MariaDB entries).
-    """
-    return _connections_sql(workload.window)
-
-
-def _connections_sql(window: Window) -> tuple[str, list]:
     """CTEs for ``WITH …`` ending in ``conn``: the entries a sequence rule reads, with what it
     needs to know of their statements.
 
@@ -62,8 +50,13 @@ def _connections_sql(window: Window) -> tuple[str, list]:
     pid or thread id can be reused), line_start, kind, ts, duration_ms, class_id, is_insert,
     values_rows, rows_affected, is_control (transaction control / session setup), tx_event
     ('begin', 'end', 'ac_off', 'ac_on' or NULL), is_end (the entry closes its connection).
+
+    Each rule scans the entries itself rather than sharing a materialised copy: the scan is
+    cheap now that connections are numbered when stored, and each rule's filters reach it
+    (row-by-row reads only writes and transaction events). On 5.9 M PostgreSQL entries the three
+    rules took 7.0 s this way and 8.4 s with the copy (3.3 s and 3.9 s on 3.4 M MariaDB entries).
     """
-    wsql, wparams = window.where("e")
+    wsql, wparams = workload.window.where("e")
     # Statement kinds are properties of a class: match the regexes once per class (thousands),
     # not once per entry (millions). CASE reads lower(query) of admin entries only.
     sql = f"""
