@@ -389,7 +389,7 @@ class IncrementalSource:
                     entries.sort(key=_line_start)
                     table = writer.to_arrow(entries, first_entry_no)
                     writer.store_batch(con, self.source_id, table, self.dialect, self._numbers)
-                self._store_rest(offset, line, rejects, head_sha1)
+                self._store_rest(offset, line, len(entries), rejects, head_sha1)
         except BaseException:
             self._numbers = None  # it counted what was rolled back: read again from the store
             raise
@@ -404,7 +404,7 @@ class IncrementalSource:
         return written
 
     def _store_rest(
-        self, offset: int, line: int, rejects: list[Reject], head_sha1: str | None
+        self, offset: int, line: int, n_entries: int, rejects: list[Reject], head_sha1: str | None
     ) -> None:
         """A commit's rejects, and the source row's new resume point and counts."""
         con = self.con
@@ -417,7 +417,7 @@ class IncrementalSource:
             [
                 offset,
                 line - 1,
-                len(self._entries),
+                n_entries,
                 len(rejects),
                 _now(),
                 self._inode,
