@@ -390,9 +390,11 @@ def _analyzed_store(args: argparse.Namespace) -> duckdb.DuckDBPyConnection:
 def _within_memory(con: duckdb.DuckDBPyConnection, analyse: Callable[[], _T]) -> _T:
     """``analyse()``; if DuckDB runs out of its memory limit, once more with one thread.
 
-    Every DuckDB thread holds its own share of a sort or join; on a 59 M-entry store the
-    connection numbering needed more than 384 MB with two threads and ran in 600 MB (134 s
-    instead of 77 s) with one. Slower beats a failed report; the setting is given back."""
+    Every DuckDB thread holds its own share of a sort or join. Found on a 59 M-entry store,
+    where the analysis-time connection numbering (now done while storing) needed more than
+    384 MB with two threads and ran in 600 MB (134 s instead of 77 s) with one; the current
+    analysis of that store fits (145 s, 909 MB), the retry stays for larger ones. Slower beats
+    a failed report; the setting is given back."""
     try:
         return analyse()
     except duckdb.OutOfMemoryException:

@@ -20,9 +20,9 @@ SCHEMA_VERSION = 3
 # perftui's memory flat whatever the log size (DuckDB spills to disk beyond it). 384 MB, not
 # 512: with parsing, fingerprinting and inserting in flight at once, a 1 GB PostgreSQL log
 # peaked at 1,048 MB with 512 and 864 MB with 384, and was stored faster (27.0 -> 25.7 s);
-# analysing its 5.9 M entries took 17.5-18.2 s against 16.9 s, in 600 MB against 929 MB. On a
-# 59 M-entry store one join needs more than this with two threads: the analysis then runs again
-# on one (``cli._within_memory``).
+# analysing its 5.9 M entries took 17.5-18.2 s against 16.9 s, in 600 MB against 929 MB. When
+# a sort or join needs more than this with two threads, the analysis runs again on one
+# (``cli._within_memory``).
 MEMORY_LIMIT = os.environ.get("PERFTUI_MEMORY_LIMIT", "384MB")
 
 DDL = """
