@@ -26,6 +26,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from perftui.store.results import first
+
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "sample_logs"
 PG_PREFIX = "%m [%p] %q%u@%d "
@@ -248,7 +250,7 @@ def store_footprint(db: Path) -> Footprint:
     size = store_bytes(db)
     con = duckdb.connect(str(db), read_only=True)
     try:
-        (entries,) = con.execute("SELECT count(*) FROM entries").fetchone() or (0,)
+        (entries,) = first(con.execute("SELECT count(*) FROM entries")) or (0,)
     finally:
         con.close()
     return Footprint(db, size, int(entries))

@@ -32,6 +32,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from perftui.store.results import first
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
@@ -204,11 +206,13 @@ def bench_queries(db: Path, profile_id: int) -> list[tuple[str, float, float]]:
     top_children = q.children(con, profile_id, root.node_id)
     path = q.hottest_path(con, profile_id)
     mid = path[len(path) // 2]
-    wide = con.execute(
-        "SELECT parent_id FROM flame_nodes WHERE profile_id = ? AND parent_id IS NOT NULL"
-        " GROUP BY parent_id ORDER BY count(*) DESC LIMIT 1",
-        [profile_id],
-    ).fetchone()[0]
+    wide = first(
+        con.execute(
+            "SELECT parent_id FROM flame_nodes WHERE profile_id = ? AND parent_id IS NOT NULL"
+            " GROUP BY parent_id ORDER BY count(*) DESC LIMIT 1",
+            [profile_id],
+        )
+    )[0]
     top = q.top_functions(con, profile_id, by="total", limit=1)[0]
     cases: list[tuple[str, Callable[[], object]]] = [
         (

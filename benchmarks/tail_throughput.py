@@ -32,6 +32,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from perftui.store.results import first
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
@@ -227,11 +229,13 @@ def throughput(args: argparse.Namespace, workdir: Path) -> None:
         for w in written:
             if not w.entries:
                 continue
-            lo, hi = con.execute(
-                "SELECT epoch(min(ts)), epoch(max(ts)) FROM entries"
-                " WHERE source_id = ? AND entry_no BETWEEN ? AND ?",
-                [w.source_id, w.first_entry_no, w.first_entry_no + w.entries - 1],
-            ).fetchone()
+            lo, hi = first(
+                con.execute(
+                    "SELECT epoch(min(ts)), epoch(max(ts)) FROM entries"
+                    " WHERE source_id = ? AND entry_no BETWEEN ? AND ?",
+                    [w.source_id, w.first_entry_no, w.first_entry_no + w.entries - 1],
+                )
+            )
             if lo is not None:
                 state["lat"].extend([(now - lo) * 1000, (now - hi) * 1000])
             state["stored"] += w.entries

@@ -37,6 +37,7 @@ from perftui import fingerprint as fpmod
 from perftui.profiles.schema import ensure_tables
 from perftui.rules import parsing
 from perftui.store import schema
+from perftui.store.results import first
 from perftui.textsafe import clean
 
 DEFAULT_DB = "perftui.duckdb"  # as the other commands
@@ -148,7 +149,7 @@ def _redacted(table: str, salt: str) -> dict[str, str]:
             "message": fpmod.literals_sql("split_part(e.message, chr(10), 1)", "mysql"),
             "extra": "CAST(nullif(to_json(map_from_entries(list_filter(map_entries("
             "CAST(e.extra AS MAP(VARCHAR, VARCHAR))),"
-            f" x -> x.key NOT IN ({keys})))), '{{}}') AS JSON)",
+            f" lambda x: x.key NOT IN ({keys})))), '{{}}') AS JSON)",
         }
     if table == "rejects":
         return {"raw": "''"}
@@ -176,7 +177,7 @@ def export(db: str, target: Path, *, literals: bool, overwrite: bool) -> dict[st
             join = " JOIN sources s USING (source_id)" if table in WITH_SOURCE else ""
             part_cols = "".join(f", {x} AS {name}" for name, x in parts.items() if x is not None)
             select = f"SELECT {cols}{part_cols} FROM {_quote(table)} e{join}"
-            rows = con.execute(f"SELECT count(*) FROM {_quote(table)}").fetchone()[0]
+            rows = first(con.execute(f"SELECT count(*) FROM {_quote(table)}"))[0]
             folder = target / table
             if rows and parts:  # rows without a time go to Hive's NULL partition
                 con.execute(

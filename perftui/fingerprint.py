@@ -17,6 +17,8 @@ import re
 
 import duckdb
 
+from perftui.store.results import first
+
 
 def _lit(s: str) -> str:
     return "'" + s.replace("'", "''") + "'"
@@ -163,6 +165,6 @@ def fingerprint_one(query: str, dialect: str = "mysql") -> str:
     global _con
     if _con is None:
         _con = duckdb.connect()
-    row = _con.execute(f"SELECT {fingerprint_sql('$q', dialect)}", {"q": query}).fetchone()
+    row = first(_con.execute(f"SELECT {fingerprint_sql('$q', dialect)}", {"q": query}))
     fp = row[0]
     return post_process(fp) if needs_post(fp) else fp

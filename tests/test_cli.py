@@ -11,6 +11,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from perftui.store.results import first
 from tests.conftest import sample
 
 
@@ -31,21 +32,19 @@ def _no_traceback(proc) -> None:
 
 def test_ingest_reports_reconciled_counts_and_is_idempotent(db_path: Path) -> None:
     log = str(sample("mariadb-slow.log"))
-    first = perftui("ingest", log, "--db", str(db_path))
-    assert first.returncode == 0, first.stderr
-    line = first.stderr.decode()
+    ingested = perftui("ingest", log, "--db", str(db_path))
+    assert ingested.returncode == 0, ingested.stderr
+    line = ingested.stderr.decode()
     assert "mysql-slow" in line and "lines read" in line
     second = perftui("ingest", log, "--db", str(db_path))
     assert second.returncode == 0
     assert "already ingested" in second.stderr.decode()
     con = duckdb.connect(str(db_path), read_only=True)
-    lines, entries, rejects = con.execute(
-        "SELECT lines, entries, reject_lines FROM sources"
-    ).fetchone()
+    lines, entries, rejects = first(con.execute("SELECT lines, entries, reject_lines FROM sources"))
     with open(log, "rb") as fh:
         assert lines == sum(1 for _ in fh)
-    assert con.execute("SELECT sum(n_lines) FROM entries").fetchone()[0] + rejects == lines
-    assert con.execute("SELECT count(*) FROM entries").fetchone()[0] == entries
+    assert first(con.execute("SELECT sum(n_lines) FROM entries"))[0] + rejects == lines
+    assert first(con.execute("SELECT count(*) FROM entries"))[0] == entries
 
 
 def test_grown_file_adds_only_new_entries(tmp_path: Path, db_path: Path) -> None:
@@ -62,8 +61,8 @@ def test_grown_file_adds_only_new_entries(tmp_path: Path, db_path: Path) -> None
     perftui("ingest", str(sample("mariadb-slow.log")), "--db", str(whole))
     # Rounded: a float sum depends on the order DuckDB's threads add the rows in.
     count = "SELECT count(*), round(sum(duration_ms), 6) FROM entries"
-    grown = duckdb.connect(str(db_path), read_only=True).execute(count).fetchone()
-    assert grown == duckdb.connect(str(whole), read_only=True).execute(count).fetchone()
+    grown = first(duckdb.connect(str(db_path), read_only=True).execute(count))
+    assert grown == first(duckdb.connect(str(whole), read_only=True).execute(count))
 
 
 def test_stdin_and_gzip_are_the_same_source(tmp_path: Path, db_path: Path) -> None:
@@ -75,7 +74,7 @@ def test_stdin_and_gzip_are_the_same_source(tmp_path: Path, db_path: Path) -> No
     assert proc.returncode == 0
     assert "already ingested" in proc.stderr.decode() or "nothing new" in proc.stderr.decode()
     con = duckdb.connect(str(db_path), read_only=True)
-    assert con.execute("SELECT count(*) FROM sources").fetchone()[0] == 1
+    assert first(con.execute("SELECT count(*) FROM sources"))[0] == 1
 
 
 def test_bad_inputs_get_one_line_errors(tmp_path: Path, db_path: Path) -> None:
@@ -221,7 +220,7 @@ def test_older_schema_without_a_migration_is_refused_and_left_alone(db_path: Pat
         assert proc.returncode == 2 and b"older perftui (schema 0" in proc.stderr
         assert b"re-ingest the logs" in proc.stderr
     con = duckdb.connect(str(db_path), read_only=True)
-    assert con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == ("0",)
+    assert first(con.execute("SELECT value FROM meta WHERE key = 'schema_version'")) == ("0",)
 
 
 def test_older_schema_is_migrated_in_one_step(db_path: Path, monkeypatch) -> None:
@@ -244,7 +243,7 @@ def test_older_schema_is_migrated_in_one_step(db_path: Path, monkeypatch) -> Non
         schema.connect(db_path, read_only=True)
     schema.connect(db_path).close()
     con = schema.connect(db_path, read_only=True)
-    assert con.execute("SELECT count(*) FROM sources WHERE head_bytes > 0").fetchone() == (1,)
+    assert first(con.execute("SELECT count(*) FROM sources WHERE head_bytes > 0")) == (1,)
 
 
 def test_schema_1_store_with_map_extra_is_migrated_to_json(db_path: Path) -> None:
@@ -270,7 +269,7 @@ def test_schema_1_store_with_map_extra_is_migrated_to_json(db_path: Path) -> Non
         schema.connect(db_path, read_only=True)
     schema.connect(db_path).close()
     con = duckdb.connect(str(db_path), read_only=True)
-    assert con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == (
+    assert first(con.execute("SELECT value FROM meta WHERE key = 'schema_version'")) == (
         str(schema.SCHEMA_VERSION),
     )
     assert con.execute("SELECT entry_no, extra FROM entries ORDER BY entry_no").fetchall() == stored
@@ -298,7 +297,7 @@ def test_analysis_out_of_duckdb_memory_retries_on_one_thread_then_says_so(
     build, threads = model.build, []
 
     def short_of_memory(con: duckdb.DuckDBPyConnection, **kw: object) -> model.Report:
-        threads.append(int(con.execute("SELECT current_setting('threads')").fetchone()[0]))
+        threads.append(int(first(con.execute("SELECT current_setting('threads')"))[0]))
         if len(threads) <= failures:
             raise duckdb.OutOfMemoryException("Out of Memory Error: failed to pin block")
         return build(con, **kw)

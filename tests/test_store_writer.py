@@ -11,6 +11,7 @@ from perftui import fingerprint as fpmod
 from perftui.ingest.records import CONNECT, ERROR, QUERY, Entry
 from perftui.store import schema, writer
 from perftui.store.connections import ConnectionNumbers
+from perftui.store.results import first
 
 STATEMENTS = [
     # (kind, query): repeats, the two Python post-steps, attributes, no statement at all.
@@ -47,7 +48,7 @@ def test_every_entry_gets_its_own_statements_fingerprint(dialect: str, tmp_path:
                 assert class_id == fpmod.class_id(fp, dialect)
                 expected_classes[class_id] = fp
             if query is not None:
-                own = con.execute(f"SELECT {attributes}", {"q": query}).fetchone()
+                own = first(con.execute(f"SELECT {attributes}", {"q": query}))
                 assert tuple(attrs) == own
     assert classes == expected_classes
     assert "select ? /*repeat union all*/" in classes.values()
@@ -55,7 +56,7 @@ def test_every_entry_gets_its_own_statements_fingerprint(dialect: str, tmp_path:
 
 
 def _threads(con) -> int:
-    return int(con.execute("SELECT current_setting('threads')").fetchone()[0])
+    return int(first(con.execute("SELECT current_setting('threads')"))[0])
 
 
 @pytest.mark.parametrize("fail", [False, True])
@@ -76,7 +77,7 @@ def test_ingest_stores_with_one_duckdb_thread_and_gives_the_settings_back(
     insert_batch = writer.insert_batch
 
     def disabled(c) -> frozenset[str]:
-        text = c.execute("SELECT current_setting('disabled_compression_methods')").fetchone()[0]
+        text = first(c.execute("SELECT current_setting('disabled_compression_methods')"))[0]
         return frozenset(text.lower().split(","))
 
     def spying(c, *args: object) -> None:

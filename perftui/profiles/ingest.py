@@ -35,6 +35,7 @@ from perftui.profiles.model import FunctionMeta, ProfileBuilder
 from perftui.profiles.parse_folded import FoldedError, FoldedParser
 from perftui.profiles.parse_speedscope import SpeedscopeError, parse_bytes
 from perftui.store import writer
+from perftui.store.results import first
 from perftui.store.schema import transaction
 from perftui.textsafe import redact_credentials
 
@@ -158,9 +159,9 @@ def _known(con: duckdb.DuckDBPyConnection, src: OpenSource) -> tuple | None:
 
 
 def _profile_of(con: duckdb.DuckDBPyConnection, source_id: int) -> int | None:
-    row = con.execute(
-        "SELECT min(profile_id) FROM profiles WHERE source_id = ?", [source_id]
-    ).fetchone()
+    row = first(
+        con.execute("SELECT min(profile_id) FROM profiles WHERE source_id = ?", [source_id])
+    )
     return row[0] if row else None
 
 
@@ -272,7 +273,7 @@ def _parse(
 
 
 def _next_id(con: duckdb.DuckDBPyConnection, table: str, column: str) -> int:
-    return con.execute(f"SELECT coalesce(max({column}), 0) + 1 FROM {table}").fetchone()[0]
+    return first(con.execute(f"SELECT coalesce(max({column}), 0) + 1 FROM {table}"))[0]
 
 
 def store(
@@ -336,7 +337,7 @@ def store(
     try:
         con.execute(
             f"INSERT INTO stacks SELECT i + {stack_off}, {profile_id}, thread, process,"
-            f" list_transform(frame_ids, x -> x + {frame_off}), weight, leaf + {node_off}"
+            f" list_transform(frame_ids, lambda x: x + {frame_off}), weight, leaf + {node_off}"
             " FROM _pf_stacks"
         )
     finally:
@@ -508,7 +509,7 @@ def _aggregate(
             FROM (
                 SELECT weight, unnest(list_distinct(list_transform(
                     generate_series(1, len(funcs)),
-                    k -> (CASE WHEN k = 1 THEN 0 ELSE funcs[k - 1] + 1 END) * 4294967296
+                    lambda k: (CASE WHEN k = 1 THEN 0 ELSE funcs[k - 1] + 1 END) * 4294967296
                          + funcs[k]))) AS e
                 FROM _pf_fstacks WHERE len(funcs) > 0
             )

@@ -21,6 +21,7 @@ from perftui.profiles import queries
 from perftui.profiles.rules.common import ProfileContext
 from perftui.profiles.source import tables_in
 from perftui.rules.base import Finding
+from perftui.store.results import first
 
 TIME_SLACK = dt.timedelta(seconds=2)
 _PLACEHOLDER = re.compile(r"%\(\w+\)s|%s|\?|(?<![:\w]):\w+|\$\d+")
@@ -102,13 +103,15 @@ def _link_one(
 ) -> str | None:
     """Link ``q`` to its best call site per profile; the reason when there is none."""
     rep = q.evidence.get("repeated_class_id")
-    row = con.execute(
-        "SELECT c.fingerprint, c.dialect, coalesce(c.tables, []),"
-        " (SELECT min(ts) FROM entries e WHERE e.class_id = c.class_id),"
-        " (SELECT max(ts) FROM entries e WHERE e.class_id = c.class_id)"
-        " FROM query_classes c WHERE c.class_id = ?",
-        [rep],
-    ).fetchone()
+    row = first(
+        con.execute(
+            "SELECT c.fingerprint, c.dialect, coalesce(c.tables, []),"
+            " (SELECT min(ts) FROM entries e WHERE e.class_id = c.class_id),"
+            " (SELECT max(ts) FROM entries e WHERE e.class_id = c.class_id)"
+            " FROM query_classes c WHERE c.class_id = ?",
+            [rep],
+        )
+    )
     if row is None:
         return f"class {rep} is not in the store"
     fingerprint, dialect, class_tables, first_ts, last_ts = row

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 import duckdb
 
+from perftui.store.results import first
+
 
 @dataclass(frozen=True, slots=True)
 class Profile:
@@ -113,11 +115,13 @@ def profiles(con: duckdb.DuckDBPyConnection) -> list[Profile]:
 
 
 def profile(con: duckdb.DuckDBPyConnection, profile_id: int) -> Profile:
-    row = con.execute(
-        f"SELECT {_PROFILE_COLS} FROM profiles p LEFT JOIN sources s USING (source_id)"
-        " WHERE p.profile_id = ?",
-        [profile_id],
-    ).fetchone()
+    row = first(
+        con.execute(
+            f"SELECT {_PROFILE_COLS} FROM profiles p LEFT JOIN sources s USING (source_id)"
+            " WHERE p.profile_id = ?",
+            [profile_id],
+        )
+    )
     if row is None:
         raise KeyError(f"no profile {profile_id}")
     return Profile(*row)
@@ -129,11 +133,13 @@ def root(con: duckdb.DuckDBPyConnection, profile_id: int) -> Node:
 
 
 def node(con: duckdb.DuckDBPyConnection, profile_id: int, node_id: int) -> Node:
-    row = con.execute(
-        f"SELECT {_NODE_COLS} FROM flame_nodes n LEFT JOIN frames f USING (frame_id)"
-        " WHERE n.node_id = ? AND n.profile_id = ?",
-        [node_id, profile_id],
-    ).fetchone()
+    row = first(
+        con.execute(
+            f"SELECT {_NODE_COLS} FROM flame_nodes n LEFT JOIN frames f USING (frame_id)"
+            " WHERE n.node_id = ? AND n.profile_id = ?",
+            [node_id, profile_id],
+        )
+    )
     if row is None:
         raise KeyError(f"no node {node_id} in profile {profile_id}")
     return Node(*row)
@@ -222,10 +228,12 @@ def top_functions(
 
 
 def function(con: duckdb.DuckDBPyConnection, profile_id: int, func_id: int) -> FunctionStat:
-    row = con.execute(
-        f"SELECT {_FUNC_COLS} FROM functions WHERE profile_id = ? AND func_id = ?",
-        [profile_id, func_id],
-    ).fetchone()
+    row = first(
+        con.execute(
+            f"SELECT {_FUNC_COLS} FROM functions WHERE profile_id = ? AND func_id = ?",
+            [profile_id, func_id],
+        )
+    )
     if row is None:
         raise KeyError(f"no function {func_id} in profile {profile_id}")
     return FunctionStat(*row)

@@ -128,7 +128,7 @@ def _write_counts(workload: Workload) -> list[tuple[str, int, set[str], int]]:
         rows = workload.con.execute(
             f"""SELECT e.class_id, e.source_id,
                        list_transform(coalesce(any_value(c.tables), []),
-                                      x -> lower(trim(string_split(x, '.')[-1], '"`'))),
+                                      lambda x: lower(trim(string_split(x, '.')[-1], '"`'))),
                        count(*)
                 FROM entries e JOIN query_classes c USING (class_id)
                 WHERE e.kind = 'query' AND regexp_matches(c.fingerprint, ?) {wsql}

@@ -28,6 +28,7 @@ from perftui.rules.sessions import (
 )
 from perftui.rules.sqltext import ident, placeholder, placeholderize, render, value_like
 from perftui.store.queries import ClassStats
+from perftui.store.results import first
 
 RULE_ID = "row-by-row-write"
 
@@ -194,13 +195,15 @@ def _tx_events(workload: Workload) -> tuple[bool, bool]:
     """Whether the statements include BEGIN/COMMIT events, and SET autocommit events (one scan
     of the connections table's ``tx_event``: a few tens of ms on 6 M rows)."""
     cte, params = connections_cte(workload)
-    row = workload.con.execute(
-        f"""WITH {cte}
+    row = first(
+        workload.con.execute(
+            f"""WITH {cte}
         SELECT count(*) FILTER (WHERE tx_event IN ('begin', 'end')) > 0,
                count(*) FILTER (WHERE tx_event IN ('ac_off', 'ac_on')) > 0
         FROM conn WHERE kind = 'query'""",
-        params,
-    ).fetchone()
+            params,
+        )
+    )
     return bool(row[0]), bool(row[1])
 
 

@@ -29,6 +29,7 @@ from perftui.rules.base import Workload
 from perftui.rules.parsing import sqlglot_dialect
 from perftui.rules.schema_info import SchemaInfo
 from perftui.store.queries import ClassStats
+from perftui.store.results import first
 
 # Statement boundaries: a predicate search must not wander into a nested query.
 _QUERY_NODES = (exp.Select, exp.Subquery, exp.SetOperation)
@@ -553,14 +554,16 @@ def mysql_flavor(workload: Workload, class_id: str) -> str | None:
 
     Fixes differ: MariaDB has no functional indexes, MySQL 8.0.13+ has.
     """
-    row = workload.con.execute(
-        """WITH src AS (SELECT DISTINCT source_id FROM entries WHERE class_id = ?)
+    row = first(
+        workload.con.execute(
+            """WITH src AS (SELECT DISTINCT source_id FROM entries WHERE class_id = ?)
            SELECT (SELECT max(CASE WHEN raw ILIKE '%mariadb%' THEN 2 ELSE 1 END) FROM rejects r
                     WHERE r.source_id IN (SELECT source_id FROM src) AND raw LIKE '%Version:%'),
                   (SELECT bool_or(json_exists(e.extra, '$.QC_hit')) FROM entries e
                     WHERE e.class_id = ? AND e.extra IS NOT NULL)""",
-        [class_id, class_id],
-    ).fetchone()
+            [class_id, class_id],
+        )
+    )
     header, qc_hit = row if row else (None, None)
     if header == 2 or qc_hit:
         return "mariadb"

@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 
 import duckdb
 
+from perftui.store.results import first
+
 # Query_time distribution buckets, pt-query-digest style (log10 from 1 µs to 10 s+).
 HISTOGRAM_LABELS = ("1us", "10us", "100us", "1ms", "10ms", "100ms", "1s", "10s+")
 
@@ -252,7 +254,7 @@ PERCENTILE_VALUES_PER_PASS = 12_000_000
 
 def _percentile_passes(con: duckdb.DuckDBPyConnection) -> int:
     """How many passes the percentiles take, from the sources' entry counts (no scan)."""
-    entries = con.execute("SELECT coalesce(sum(entries), 0) FROM sources").fetchone()[0]
+    entries = first(con.execute("SELECT coalesce(sum(entries), 0) FROM sources"))[0]
     return max(1, -(-int(entries) // PERCENTILE_VALUES_PER_PASS))
 
 
@@ -272,12 +274,14 @@ class Totals:
 
 def totals(con: duckdb.DuckDBPyConnection, window: Window | None = None) -> Totals:
     wsql, params = (window or Window()).where("e")
-    r = con.execute(
-        f"""SELECT count(*), count(*) FILTER (WHERE kind = 'query'),
+    r = first(
+        con.execute(
+            f"""SELECT count(*), count(*) FILTER (WHERE kind = 'query'),
                    count(DISTINCT class_id) FILTER (WHERE kind = 'query'),
                    round(coalesce(fsum(duration_ms) FILTER (WHERE kind = 'query'), 0), 3),
                    min(ts), max(ts)
             FROM entries e WHERE true {wsql}""",
-        params,
-    ).fetchone()
+            params,
+        )
+    )
     return Totals(r[0], r[1], r[2], r[3], r[4], r[5])

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import duckdb
 
+from perftui.store.results import first
+
 SCHEMA_VERSION = 3
 
 # DuckDB's buffer pool otherwise grows towards 80 % of RAM as the file grows; a fixed cap keeps
@@ -170,7 +172,7 @@ def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
 def single_threaded(con: duckdb.DuckDBPyConnection) -> Iterator[int]:
     """DuckDB on one thread inside the block (the setting is per database, so every cursor of
     ``con`` shares it); yields the thread count it had, which it gets back afterwards."""
-    threads = int(con.execute("SELECT current_setting('threads')").fetchone()[0])
+    threads = int(first(con.execute("SELECT current_setting('threads')"))[0])
     con.execute("SET threads = 1")
     try:
         yield threads
@@ -185,7 +187,7 @@ def without_fsst(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
     entries: 3.16 -> 2.78 s of CPU; MariaDB 3.21 -> 2.82 s) for 4-7 % less file. The setting
     it had is given back afterwards. A DuckDB without the setting stores as it always did."""
     try:
-        before = con.execute("SELECT current_setting('disabled_compression_methods')").fetchone()[0]
+        before = first(con.execute("SELECT current_setting('disabled_compression_methods')"))[0]
     except duckdb.Error:
         yield
         return
@@ -198,12 +200,12 @@ def without_fsst(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
 
 
 def _stored_version(con: duckdb.DuckDBPyConnection) -> int | None:
-    has_meta = con.execute(
-        "SELECT count(*) FROM information_schema.tables WHERE table_name = 'meta'"
-    ).fetchone()[0]
+    has_meta = first(
+        con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = 'meta'")
+    )[0]
     if not has_meta:
         return None
-    row = con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+    row = first(con.execute("SELECT value FROM meta WHERE key = 'schema_version'"))
     return int(row[0]) if row else None
 
 
@@ -224,7 +226,7 @@ def _create_or_migrate(con: duckdb.DuckDBPyConnection, path: str) -> None:
     if version is not None and version < SCHEMA_VERSION:
         _migrate(con, path, version)
     if version is None:
-        tables = con.execute("SELECT count(*) FROM information_schema.tables").fetchone()[0]
+        tables = first(con.execute("SELECT count(*) FROM information_schema.tables"))[0]
         if tables:
             raise StoreError(
                 f"{path}: a DuckDB file that is not a perftui database; use another --db"

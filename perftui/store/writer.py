@@ -22,6 +22,7 @@ import pyarrow.compute as pc
 from perftui import fingerprint as fpmod
 from perftui.ingest.records import Entry, Reject
 from perftui.store.connections import ConnectionNumbers, renumber
+from perftui.store.results import first
 from perftui.store.schema import single_threaded, transaction, without_fsst
 
 MAX_REJECT_CHARS = 4096
@@ -216,7 +217,7 @@ def _fingerprinted(
     """The distinct texts of ``query`` with their fingerprint, class id and attributes."""
     con.register("_perftui_texts_in", pa.table({"query": pc.unique(query).drop_null()}))
     try:
-        texts = con.execute(_texts_sql(dialect)).to_arrow_table()
+        texts = con.sql(_texts_sql(dialect)).to_arrow_table()
     finally:
         con.unregister("_perftui_texts_in")
     return _post_process(texts, dialect)
@@ -289,7 +290,7 @@ def begin_source(
     next ingest does this again. No transaction of its own: callers may hold one.
     """
     if source_id is None:
-        source_id = con.execute("SELECT coalesce(max(source_id), 0) + 1 FROM sources").fetchone()[0]
+        source_id = first(con.execute("SELECT coalesce(max(source_id), 0) + 1 FROM sources"))[0]
     else:
         con.execute("DELETE FROM entries WHERE source_id = ?", [source_id])
         con.execute("DELETE FROM rejects WHERE source_id = ?", [source_id])
@@ -341,9 +342,11 @@ def finish_source(
 
 
 def next_entry_no(con: duckdb.DuckDBPyConnection, source_id: int) -> int:
-    return con.execute(
-        "SELECT coalesce(max(entry_no), -1) + 1 FROM entries WHERE source_id = ?", [source_id]
-    ).fetchone()[0]
+    return first(
+        con.execute(
+            "SELECT coalesce(max(entry_no), -1) + 1 FROM entries WHERE source_id = ?", [source_id]
+        )
+    )[0]
 
 
 def _now() -> dt.datetime:

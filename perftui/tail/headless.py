@@ -27,6 +27,7 @@ from perftui.report.model import _finding_dict
 from perftui.rules import registry
 from perftui.rules.base import Finding, Workload, severity_rank
 from perftui.store import schema
+from perftui.store.results import first
 from perftui.tail.ingest_live import LiveIngest, follow_loop
 from perftui.tail.watcher import make_watcher
 from perftui.textsafe import clean
@@ -257,7 +258,7 @@ def run(opts: HeadlessOptions, out: TextIO | None = None, err: TextIO | None = N
     con = schema.connect(opts.db)
     printer = Printer(out, opts)
     advisor = Advisor(con, opts.findings_every)
-    has_entries = con.execute("SELECT EXISTS (SELECT 1 FROM entries)").fetchone()[0]
+    has_entries = first(con.execute("SELECT EXISTS (SELECT 1 FROM entries)"))[0]
     if opts.findings_every > 0 and has_entries:
         advisor.run()  # what the store already shows is not news
     live = LiveIngest(

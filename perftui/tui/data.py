@@ -23,6 +23,7 @@ import duckdb
 from perftui.profiles import queries as pq
 from perftui.store import queries, schema
 from perftui.store.queries import ClassStats
+from perftui.store.results import first
 
 if TYPE_CHECKING:
     # The rules pull in sqlglot: imported where findings are used, not at start-up.
@@ -139,10 +140,12 @@ class Timeline:
 
 def profile_list(cur: duckdb.DuckDBPyConnection) -> list[pq.Profile]:
     """The stored profiles (none when no profile was ever ingested: no profile tables yet)."""
-    exists = cur.execute(
-        "SELECT count(*) FROM information_schema.tables"
-        " WHERE table_catalog = current_database() AND table_name = 'profiles'"
-    ).fetchone()[0]
+    exists = first(
+        cur.execute(
+            "SELECT count(*) FROM information_schema.tables"
+            " WHERE table_catalog = current_database() AND table_name = 'profiles'"
+        )
+    )[0]
     return pq.profiles(cur) if exists else []
 
 
@@ -154,14 +157,16 @@ def headline(cur: duckdb.DuckDBPyConnection) -> Headline:
     these numbers paint first. (The three Overview reads run in parallel, each painting its
     part.)
     """
-    row = cur.execute(
-        """SELECT count(*), count(*) FILTER (WHERE kind = 'query'),
+    row = first(
+        cur.execute(
+            """SELECT count(*), count(*) FILTER (WHERE kind = 'query'),
                   coalesce(sum(duration_ms) FILTER (WHERE kind = 'query'), 0), min(ts), max(ts)
            FROM entries"""
-    ).fetchone()
+        )
+    )
     return Headline(
         *row,
-        sources=cur.execute("SELECT count(*) FROM sources").fetchone()[0],
+        sources=first(cur.execute("SELECT count(*) FROM sources"))[0],
         profiles=[profile_summary(cur, p) for p in profile_list(cur)],
     )
 
@@ -181,12 +186,10 @@ def top_classes(cur: duckdb.DuckDBPyConnection, top: int = 10) -> list[TopClass]
 
 def timeline(cur: duckdb.DuckDBPyConnection, buckets: int = 60) -> Timeline:
     """Query time per time bucket over the whole store (``buckets`` columns, ≥ 1 s each)."""
-    first, last = cur.execute(
-        "SELECT min(ts), max(ts) FROM entries WHERE kind = 'query'"
-    ).fetchone()
-    if first is None or last is None:
+    start, last = first(cur.execute("SELECT min(ts), max(ts) FROM entries WHERE kind = 'query'"))
+    if start is None or last is None:
         return Timeline([], [], 0.0)
-    length = max((last - first).total_seconds(), 1.0)
+    length = max((last - start).total_seconds(), 1.0)
     bucket_s = max(length / buckets, 1.0)
     ms = [0.0] * (int(length // bucket_s) + 1)
     slowest = [0.0] * len(ms)
@@ -194,7 +197,7 @@ def timeline(cur: duckdb.DuckDBPyConnection, buckets: int = 60) -> Timeline:
         """SELECT CAST(floor(epoch(ts - ?) / ?) AS BIGINT) AS b,
                   coalesce(sum(duration_ms), 0), coalesce(max(duration_ms), 0)
            FROM entries WHERE kind = 'query' AND ts IS NOT NULL GROUP BY b ORDER BY b""",
-        [first, bucket_s],
+        [start, bucket_s],
     ).fetchall():
         i = min(max(int(b), 0), len(ms) - 1)
         ms[i] += total
@@ -243,7 +246,7 @@ def build_class_cache(cur: duckdb.DuckDBPyConnection) -> int:
                    coalesce(w.users_lc, '') AS users_lc, coalesce(w.dbs_lc, '') AS dbs_lc
             FROM a JOIN query_classes c USING (class_id) LEFT JOIN w USING (class_id)"""
     )
-    return cur.execute(f"SELECT count(*) FROM {CACHE}.classes").fetchone()[0]
+    return first(cur.execute(f"SELECT count(*) FROM {CACHE}.classes"))[0]
 
 
 def update_cached_tables(cur: duckdb.DuckDBPyConnection, tables: dict[str, list[str]]) -> None:
@@ -308,7 +311,7 @@ class ClassFilter:
             clauses.append("(contains(lower(fingerprint), lower(?)) OR class_id = upper(?))")
             params += [self.text, self.text]
         if self.table:
-            clauses.append("len(list_filter(tables, t -> contains(lower(t), lower(?)))) > 0")
+            clauses.append("len(list_filter(tables, lambda t: contains(lower(t), lower(?)))) > 0")
             params.append(self.table)
         if self.user:
             clauses.append("contains(users_lc, lower(?))")
@@ -363,10 +366,10 @@ def class_page(
     if rows:
         matching = rows[0][9]
     else:  # past the end (the filter shrank the list): the count, then the last page
-        matching = cur.execute(f"SELECT count(*) FROM {CACHE}.classes{where}", params).fetchone()[0]
+        matching = first(cur.execute(f"SELECT count(*) FROM {CACHE}.classes{where}", params))[0]
         offset = max(0, matching - limit)
         rows = cur.execute(sql, [*params, limit, offset]).fetchall() if matching else []
-    all_ms = cur.execute(f"SELECT coalesce(sum(total_ms), 0) FROM {CACHE}.classes").fetchone()[0]
+    all_ms = first(cur.execute(f"SELECT coalesce(sum(total_ms), 0) FROM {CACHE}.classes"))[0]
     return Page(
         rows=[ClassRow(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], tuple(r[8])) for r in rows],
         offset=offset,
@@ -412,10 +415,12 @@ def class_detail(cur: duckdb.DuckDBPyConnection, class_id: str) -> ClassDetail |
     if not stats:
         return None
     c = stats[0]
-    tables, parse_error = cur.execute(
-        "SELECT coalesce(tables, []), parse_error FROM query_classes WHERE class_id = ?",
-        [class_id],
-    ).fetchone()
+    tables, parse_error = first(
+        cur.execute(
+            "SELECT coalesce(tables, []), parse_error FROM query_classes WHERE class_id = ?",
+            [class_id],
+        )
+    )
     return ClassDetail(c, pretty_sql(c.fingerprint, c.dialect), list(tables), parse_error)
 
 
@@ -661,8 +666,9 @@ def flame_search(
 ) -> FlameMatch:
     """How much of ``top``'s subtree sits under a frame whose function or file contains
     ``text``: a match nested in another match is not counted twice."""
-    row = cur.execute(
-        """WITH m AS (
+    row = first(
+        cur.execute(
+            """WITH m AS (
                SELECT n.node_id, n.last_id, n.total
                FROM flame_nodes n JOIN frames f ON f.frame_id = n.frame_id
                WHERE n.profile_id = ? AND n.node_id BETWEEN ? AND
@@ -676,8 +682,9 @@ def flame_search(
                FROM m
            )
            SELECT coalesce(sum(total) FILTER (WHERE outermost), 0), count(*) FROM o""",
-        [profile_id, top.node_id, profile_id, top.node_id, text, text],
-    ).fetchone()
+            [profile_id, top.node_id, profile_id, top.node_id, text, text],
+        )
+    )
     return FlameMatch(text, int(row[0]), int(row[1]))
 
 

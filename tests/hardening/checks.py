@@ -12,6 +12,7 @@ from pathlib import Path
 import duckdb
 
 from perftui import cli
+from perftui.store.results import first
 
 
 def run_cli(*args: str) -> tuple[int, str, str]:
@@ -67,7 +68,7 @@ def assert_reconciles(db: Path, data: bytes) -> None:
                       (SELECT count(*) FROM rejects r WHERE r.source_id = s.source_id)
                FROM sources s"""
         ).fetchall()
-        weights = con.execute("SELECT coalesce(sum(weight), 0) FROM stacks").fetchone()[0]
+        weights = first(con.execute("SELECT coalesce(sum(weight), 0) FROM stacks"))[0]
     assert len(rows) == 1, rows
     dialect, lines, entries, reject_lines, complete, entry_lines, n_entries, n_rejects = rows[0]
     assert complete

@@ -13,6 +13,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from perftui.store.results import first
 from perftui.textsafe import redact_credentials
 from tests.hardening.checks import run_cli
 
@@ -144,9 +145,11 @@ def test_profiled_command_lines_never_reach_the_store(tmp_path: Path) -> None:
         frames = [r[0] for r in con.execute("SELECT function FROM frames").fetchall()]
         tables = [r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()]
         for table in tables:
-            hits = con.execute(
-                f'SELECT count(*) FROM "{table}" t WHERE contains(CAST(t AS VARCHAR), ?)',
-                [SECRET.split("-")[0]],
-            ).fetchone()[0]
+            hits = first(
+                con.execute(
+                    f'SELECT count(*) FROM "{table}" t WHERE contains(CAST(t AS VARCHAR), ?)',
+                    [SECRET.split("-")[0]],
+                )
+            )[0]
             assert hits == 0, table
     assert any(f.startswith("process ") and "-p***" in f for f in frames)

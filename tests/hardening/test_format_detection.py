@@ -15,6 +15,7 @@ import pytest
 
 from perftui.ingest import formats
 from perftui.ingest.sources import HEAD_BYTES, sample_lines
+from perftui.store.results import first
 from tests.conftest import SAMPLE_LOGS, sample
 from tests.hardening.checks import run_cli
 
@@ -64,7 +65,7 @@ def stored_format(folder: Path, data: bytes) -> str:
     code, _out, err = run_cli("ingest", str(log), "--db", str(db))
     assert code == 0, err
     with duckdb.connect(str(db), read_only=True) as con:
-        return con.execute("SELECT format FROM sources").fetchone()[0]
+        return first(con.execute("SELECT format FROM sources"))[0]
 
 
 def test_every_sample_log_is_detected_as_its_format() -> None:

@@ -22,6 +22,7 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
+from perftui.store.results import first
 from tests.conftest import sample
 from tests.hardening.checks import (
     assert_clean_failure,
@@ -176,7 +177,7 @@ def ingest_and_check(data: bytes, name: str, *extra: str, same_format: bool = Fa
             assert_clean_failure(code, err)
             if db.exists():
                 with duckdb.connect(str(db), read_only=True) as con:
-                    stored = con.execute("SELECT count(*) FROM sources").fetchone()[0]
+                    stored = first(con.execute("SELECT count(*) FROM sources"))[0]
                 assert stored == 0, err
             return code
         if not data:
@@ -237,7 +238,7 @@ def test_reordered_timestamps_keep_every_entry(name: str) -> None:
             assert code == 0 and f"as {FORMATS[name]}" in err, err
             assert_reconciles(db, variant)
             with duckdb.connect(str(db), read_only=True) as con:
-                counts.append(con.execute("SELECT count(*), sum(n_lines) FROM entries").fetchone())
+                counts.append(first(con.execute("SELECT count(*), sum(n_lines) FROM entries")))
     assert counts[0] == counts[1]
 
 
@@ -279,10 +280,12 @@ def test_one_megabyte_line(name: str, shape: str) -> None:
         assert code == 0 and f"as {FORMATS[name]}" in err, err
         assert_reconciles(db, data)
         with duckdb.connect(str(db), read_only=True) as con:
-            longest = con.execute(
-                "SELECT coalesce(max(length(query)), 0) FROM entries WHERE kind = 'query'"
-            ).fetchone()[0]
-            raw = con.execute("SELECT coalesce(max(length(raw)), 0) FROM rejects").fetchone()[0]
+            longest = first(
+                con.execute(
+                    "SELECT coalesce(max(length(query)), 0) FROM entries WHERE kind = 'query'"
+                )
+            )[0]
+            raw = first(con.execute("SELECT coalesce(max(length(raw)), 0) FROM rejects"))[0]
     if shape == "entry" and name in LOGS:
         assert longest > 1 << 20  # read as the giant statement it is
     if shape == "junk" and name in LOGS and name != "mariadb-slow.log":  # (statements absorb)

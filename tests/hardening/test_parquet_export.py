@@ -18,6 +18,7 @@ import pytest
 from perftui import export_parquet
 from perftui.report import model
 from perftui.store import schema
+from perftui.store.results import first
 from tests.conftest import sample
 from tests.hardening.checks import assert_clean_failure, run_cli
 
@@ -116,12 +117,14 @@ def test_redacted_dataset_holds_no_literals(datasets: dict[str, Path], store: st
     with export_parquet.connect_dataset(datasets["redacted"]) as con:
         assert not [lit for lit in LOG_LITERALS if _holds(con, lit)]
         # Equal statements (with equal parameters) still look equal: repeats can be counted.
-        distinct = con.execute("SELECT count(DISTINCT query) FROM entries").fetchone()[0]
+        distinct = first(con.execute("SELECT count(DISTINCT query) FROM entries"))[0]
     with duckdb.connect(store, read_only=True) as con:
-        want = con.execute(
-            "SELECT count(DISTINCT (query, coalesce(params, ''))) FROM entries"
-            " WHERE query IS NOT NULL"
-        ).fetchone()[0]
+        want = first(
+            con.execute(
+                "SELECT count(DISTINCT (query, coalesce(params, ''))) FROM entries"
+                " WHERE query IS NOT NULL"
+            )
+        )[0]
     assert distinct == want
 
 
@@ -132,9 +135,11 @@ def _holds(con: duckdb.DuckDBPyConnection, needle: str) -> bool:
         for r in con.execute("SELECT view_name FROM duckdb_views() WHERE NOT internal").fetchall()
     ]
     return any(
-        con.execute(
-            f'SELECT count(*) FROM "{t}" x WHERE contains(CAST(x AS VARCHAR), ?)', [needle]
-        ).fetchone()[0]
+        first(
+            con.execute(
+                f'SELECT count(*) FROM "{t}" x WHERE contains(CAST(x AS VARCHAR), ?)', [needle]
+            )
+        )[0]
         for t in tables
     )
 

@@ -24,6 +24,7 @@ import duckdb
 import pytest
 
 from perftui.report import model
+from perftui.store.results import first
 from tests.conftest import ROOT, sample
 from tests.hardening.checks import run_cli
 
@@ -291,10 +292,12 @@ def _store_holds(db: str, needle: str) -> bool:
     with duckdb.connect(db, read_only=True) as con:
         tables = [r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()]
         for table in tables:
-            hits = con.execute(
-                f'SELECT count(*) FROM "{table}" t WHERE contains(CAST(t AS VARCHAR), ?)',
-                [needle],
-            ).fetchone()[0]
+            hits = first(
+                con.execute(
+                    f'SELECT count(*) FROM "{table}" t WHERE contains(CAST(t AS VARCHAR), ?)',
+                    [needle],
+                )
+            )[0]
             if hits:
                 return True
     return False

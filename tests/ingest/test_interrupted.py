@@ -18,6 +18,7 @@ import pytest
 
 from perftui.ingest import driver
 from perftui.store import schema, writer
+from perftui.store.results import first
 from tests.conftest import sample
 from tests.hardening.checks import assert_reconciles, run_cli
 
@@ -59,9 +60,9 @@ def small_batches(monkeypatch: pytest.MonkeyPatch) -> None:
 def snapshot(db: Path) -> dict[str, list]:
     """Everything an ingest stores, but the time it ran."""
     with duckdb.connect(str(db), read_only=True) as con:
-        duplicates = con.execute(
-            "SELECT count(*) - count(DISTINCT (source_id, entry_no)) FROM entries"
-        ).fetchone()[0]
+        duplicates = first(
+            con.execute("SELECT count(*) - count(DISTINCT (source_id, entry_no)) FROM entries")
+        )[0]
         assert duplicates == 0
         return {
             name: con.execute(sql).fetchall()
@@ -110,9 +111,9 @@ def interrupted_progress(batches: int) -> Callable[[int], None]:
 def assert_left_partial(db: Path) -> None:
     """The interrupted run did store part of the file (else the test tests nothing)."""
     with duckdb.connect(str(db), read_only=True) as con:
-        complete, entries = con.execute(
-            "SELECT bool_and(complete), (SELECT count(*) FROM entries) FROM sources"
-        ).fetchone()
+        complete, entries = first(
+            con.execute("SELECT bool_and(complete), (SELECT count(*) FROM entries) FROM sources")
+        )
     assert not complete and entries > 0
 
 

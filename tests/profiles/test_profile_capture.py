@@ -12,6 +12,7 @@ import duckdb
 import pytest
 
 from perftui.profiles import capture
+from perftui.store.results import first
 
 PROGRAM = (
     "import time\n"
@@ -44,10 +45,12 @@ def test_live_recording_is_ingested_with_how_it_was_recorded(tmp_path: Path) -> 
     assert code == 0, text
     assert out.exists() and "ingested as pyspy-raw" in text
     con = duckdb.connect(str(db), read_only=True)
-    idle, rate, ms, samples, duration, command = con.execute(
-        "SELECT recorded_with_idle, rate_hz, ms_per_weight, total_samples, duration_s, command"
-        " FROM profiles"
-    ).fetchone()
+    idle, rate, ms, samples, duration, command = first(
+        con.execute(
+            "SELECT recorded_with_idle, rate_hz, ms_per_weight, total_samples, duration_s, command"
+            " FROM profiles"
+        )
+    )
     assert (idle, rate, ms) == (True, 200.0, 5.0)
     assert 0.9 < duration < 30
     assert samples >= 100  # --idle: the sleeps are sampled too (≈ 1 s × 200 Hz)

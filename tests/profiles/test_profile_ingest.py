@@ -10,6 +10,7 @@ import pytest
 
 from perftui.ingest.sources import open_source, sample_lines
 from perftui.profiles.ingest import ProfileIngestError, ingest_profile, profile_format, sniff
+from perftui.store.results import first
 from tests.conftest import SAMPLE_LOGS
 from tests.profiles.conftest import RAW, SPEEDSCOPE, folded_total
 
@@ -44,34 +45,37 @@ def test_real_pyspy_raw_profile_loads_with_its_sample_total(con: duckdb.DuckDBPy
     expected = folded_total(RAW)
     assert (r.status, r.format) == ("ingested", "pyspy-raw")
     assert r.samples == expected
-    row = con.execute(
-        "SELECT total_weight, total_samples, distinct_stacks, recorded_with_idle"
-        " FROM profiles WHERE profile_id = ?",
-        [r.profile_id],
-    ).fetchone()
+    row = first(
+        con.execute(
+            "SELECT total_weight, total_samples, distinct_stacks, recorded_with_idle"
+            " FROM profiles WHERE profile_id = ?",
+            [r.profile_id],
+        )
+    )
     assert row == (expected, expected, len(RAW.read_text().splitlines()), None)
     # every sample sits in exactly one stored stack, and the flame root holds them all
-    assert con.execute("SELECT sum(weight) FROM stacks").fetchone()[0] == expected
+    assert first(con.execute("SELECT sum(weight) FROM stacks"))[0] == expected
     assert (
-        con.execute("SELECT total FROM flame_nodes WHERE parent_id IS NULL").fetchone()[0]
-        == expected
+        first(con.execute("SELECT total FROM flame_nodes WHERE parent_id IS NULL"))[0] == expected
     )
 
 
 def test_real_speedscope_profile_loads(con: duckdb.DuckDBPyConnection) -> None:
     r = ingest_profile(con, str(SPEEDSCOPE))
     assert (r.status, r.format) == ("ingested", "speedscope")
-    ms, duration = con.execute(
-        "SELECT ms_per_weight, duration_s FROM profiles WHERE profile_id = ?", [r.profile_id]
-    ).fetchone()
+    ms, duration = first(
+        con.execute(
+            "SELECT ms_per_weight, duration_s FROM profiles WHERE profile_id = ?", [r.profile_id]
+        )
+    )
     assert ms == pytest.approx(10.0)
     assert duration is None  # a sampled profile does not say how long the recording ran
 
 
 def test_same_profile_twice_adds_nothing(con: duckdb.DuckDBPyConnection, tmp_path: Path) -> None:
-    first = ingest_profile(con, str(RAW))
+    once = ingest_profile(con, str(RAW))
     again = ingest_profile(con, str(RAW))
-    assert again.status == "unchanged" and again.profile_id == first.profile_id
+    assert again.status == "unchanged" and again.profile_id == once.profile_id
     # the same bytes under another name, and compressed, are the same profile too
     copy = tmp_path / "copy.txt"
     copy.write_bytes(RAW.read_bytes())
@@ -79,8 +83,8 @@ def test_same_profile_twice_adds_nothing(con: duckdb.DuckDBPyConnection, tmp_pat
     gz = tmp_path / "copy.txt.gz"
     gz.write_bytes(gzip.compress(RAW.read_bytes()))
     assert ingest_profile(con, str(gz)).status == "unchanged"
-    assert con.execute("SELECT count(*) FROM profiles").fetchone()[0] == 1
-    assert con.execute("SELECT count(*) FROM sources").fetchone()[0] == 1
+    assert first(con.execute("SELECT count(*) FROM profiles"))[0] == 1
+    assert first(con.execute("SELECT count(*) FROM sources"))[0] == 1
 
 
 def test_a_rewritten_file_replaces_its_profile(con: duckdb.DuckDBPyConnection, write) -> None:
@@ -89,18 +93,20 @@ def test_a_rewritten_file_replaces_its_profile(con: duckdb.DuckDBPyConnection, w
     Path(path).write_text("main;a 3\nmain;b 4\n")
     r = ingest_profile(con, path)
     assert r.status == "replaced" and r.samples == 7
-    assert con.execute("SELECT count(*) FROM profiles").fetchone()[0] == 1
-    assert con.execute("SELECT sum(weight) FROM stacks").fetchone()[0] == 7
+    assert first(con.execute("SELECT count(*) FROM profiles"))[0] == 1
+    assert first(con.execute("SELECT sum(weight) FROM stacks"))[0] == 7
 
 
 def test_two_profiles_keep_their_own_ids(con: duckdb.DuckDBPyConnection) -> None:
     a = ingest_profile(con, str(RAW))
     b = ingest_profile(con, str(SPEEDSCOPE))
     assert a.profile_id != b.profile_id
-    overlap = con.execute(
-        "SELECT count(*) FROM frames f JOIN frames g USING (frame_id)"
-        " WHERE f.profile_id <> g.profile_id"
-    ).fetchone()[0]
+    overlap = first(
+        con.execute(
+            "SELECT count(*) FROM frames f JOIN frames g USING (frame_id)"
+            " WHERE f.profile_id <> g.profile_id"
+        )
+    )[0]
     assert overlap == 0
 
 
@@ -118,7 +124,7 @@ def test_bad_input_is_one_line(
     with pytest.raises(ProfileIngestError, match=message) as info:
         ingest_profile(con, write(name, content))
     assert "\n" not in str(info.value)
-    assert con.execute("SELECT count(*) FROM profiles").fetchone()[0] == 0
+    assert first(con.execute("SELECT count(*) FROM profiles"))[0] == 0
 
 
 def test_missing_and_empty_files(con: duckdb.DuckDBPyConnection, write) -> None:
@@ -146,9 +152,9 @@ def test_lines_that_are_not_stacks_are_stored_as_rejects(
         [result.source_id],
     ).fetchall()
     assert rows == [(4, "no sample count at the end", "garbage line"), (5, "blank line", "")]
-    assert con.execute(
-        "SELECT reject_lines FROM sources WHERE source_id = ?", [result.source_id]
-    ).fetchone() == (2,)
+    assert first(
+        con.execute("SELECT reject_lines FROM sources WHERE source_id = ?", [result.source_id])
+    ) == (2,)
     with open(path, "a") as fh:  # the same file grown: its profile is replaced
         fh.write("still garbage\n")
     again = ingest_profile(con, str(path))

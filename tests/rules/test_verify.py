@@ -20,6 +20,7 @@ from perftui.rules import missing_index, verify
 from perftui.rules.base import Finding, Workload
 from perftui.rules.verify import explainable, hypo_ddl, verify_findings
 from perftui.store import schema
+from perftui.store.results import first
 from tests.conftest import sample
 
 OWN = "perftui_test_verify"
@@ -208,7 +209,7 @@ def test_suggested_index_halves_the_cost_and_nothing_persists(
     # … and a new session has no hypothetical index.
     with psycopg.connect(pg_dsn) as conn:
         conn.execute("CREATE EXTENSION IF NOT EXISTS hypopg")
-        assert conn.execute("SELECT count(*) FROM hypopg_list_indexes").fetchone()[0] == 0
+        assert first(conn.execute("SELECT count(*) FROM hypopg_list_indexes"))[0] == 0
         conn.rollback()
 
 
@@ -314,7 +315,7 @@ def test_verify_command_stores_and_prints(store: Path, own_orders: str, capsys) 
     out, _ = capsys.readouterr()
     assert "Index verification" in out and "verified with HypoPG" in out
     con = duckdb.connect(str(store))
-    assert con.execute("SELECT count(*) FROM index_verifications").fetchone()[0] == len(rows)
+    assert first(con.execute("SELECT count(*) FROM index_verifications"))[0] == len(rows)
     con.close()
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import duckdb
 
 from perftui.rules.base import Finding
+from perftui.store.results import first
 from perftui.tail.headless import FindingTracker
 from tests.tail.helpers import TailProcess, append
 from tests.tail.test_ingest_live import MYSQL_HEADER, mysql_entry
@@ -83,9 +84,7 @@ def test_restart_resumes_and_show_literals(tmp_path: Path) -> None:
     assert len(set(lines)) == len(lines) == 4
     con = duckdb.connect(str(db), read_only=True)
     try:
-        assert con.execute(
-            "SELECT count(*), count(DISTINCT line_start) FROM entries"
-        ).fetchone() == (
+        assert first(con.execute("SELECT count(*), count(DISTINCT line_start) FROM entries")) == (
             4,
             4,
         )

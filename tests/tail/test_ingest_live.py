@@ -12,6 +12,7 @@ import pytest
 
 from perftui.ingest.driver import ingest_path
 from perftui.store import schema
+from perftui.store.results import first
 from perftui.tail.ingest_live import SETTLE_S, LiveIngest
 from tests.conftest import sample
 from tests.tail.helpers import FakeClock, append, entries, pieces, reconciles, rejects, sources
@@ -110,10 +111,10 @@ def test_crash_after_storing_entries_past_the_resume_point(
     append(log, b"".join(lines[:500]))
     li = live(con, log, clock, from_start=True)
     li.step()  # no stop(): the process dies here
-    resume_line = con.execute("SELECT lines + 1 FROM sources").fetchone()[0]
-    ahead = con.execute(
-        "SELECT count(*) FROM entries WHERE line_start >= ?", [resume_line]
-    ).fetchone()[0]
+    resume_line = first(con.execute("SELECT lines + 1 FROM sources"))[0]
+    ahead = first(con.execute("SELECT count(*) FROM entries WHERE line_start >= ?", [resume_line]))[
+        0
+    ]
     assert ahead > 0  # the case under test
     append(log, b"".join(lines[500:]))
     li = live(con, log, clock)

@@ -11,6 +11,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from perftui.store.results import first
+
 pytest.importorskip("perftui.tui.app")
 
 from perftui.tail.live_app import LiveApp
@@ -65,12 +67,10 @@ async def test_live_app_updates_in_place_and_stores_the_resume_point(tmp_path: P
         await pilot.press("q")
         await asyncio.sleep(0)
     with duckdb.connect(str(db), read_only=True) as con:
-        n, lines = con.execute(
-            "SELECT count(*), count(DISTINCT line_start) FROM entries"
-        ).fetchone()
-        bytes_read, size = con.execute(
-            "SELECT bytes_read, ? FROM sources", [log.stat().st_size]
-        ).fetchone()
+        n, lines = first(con.execute("SELECT count(*), count(DISTINCT line_start) FROM entries"))
+        bytes_read, size = first(
+            con.execute("SELECT bytes_read, ? FROM sources", [log.stat().st_size])
+        )
     # The last entry may still have been open when the app quit: it is read again next time.
     assert n == lines and n in (13, 14)
     assert bytes_read <= size

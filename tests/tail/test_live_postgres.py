@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from perftui.store.results import first
 from tests.tail.helpers import TailProcess
 
 PG_LOG = Path("/var/log/postgresql/postgresql-15-main.log")
@@ -28,7 +29,7 @@ def _wait_for_setting(dsn: str, name: str, value: str, timeout: float = 10.0) ->
     deadline = time.monotonic() + timeout
     while True:
         with psycopg.connect(dsn, autocommit=True, connect_timeout=3) as c:
-            if c.execute(f"SHOW {name}").fetchone()[0] == value:
+            if first(c.execute(f"SHOW {name}"))[0] == value:
                 return
         if time.monotonic() > deadline:
             raise AssertionError(f"{name} did not become {value!r} after pg_reload_conf()")

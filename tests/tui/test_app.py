@@ -10,6 +10,7 @@ import pytest
 
 from perftui.rules.base import Finding
 from perftui.store import schema
+from perftui.store.results import first
 from perftui.tui import data
 from perftui.tui.app import PerftuiApp
 from perftui.tui.empty import EmptyScreen
@@ -486,7 +487,7 @@ async def test_quits_while_a_read_runs(sample_db: Path) -> None:
         await settle(pilot)
 
         def slow(cur: duckdb.DuckDBPyConnection) -> int:
-            return cur.execute("SELECT count(*) FROM range(10000000000) a").fetchone()[0]
+            return first(cur.execute("SELECT count(*) FROM range(10000000000) a"))[0]
 
         app.read(slow, then=lambda _r: None, group="slow")
         await pilot.pause(0.2)
