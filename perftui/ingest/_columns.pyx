@@ -270,3 +270,9 @@ cdef class Text:
     cdef void clear(self) noexcept:
         self.n = 0
         self.size = 0
+
+
+def plain_float_value(bytes text) -> float | None:
+    """``plain_float`` for the tests: the value, or None where it declines the text."""
+    cdef double out = 0.0
+    return out if plain_float(text, 0, len(text), &out) else None

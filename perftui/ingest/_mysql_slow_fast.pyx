@@ -13,7 +13,7 @@ goes through the Python module's own helpers (``_parse_fields``, ``_parse_uh``,
 ``_time_to_epoch``, ``_use_db``, ``_is_server_header`` and its regexes) and per-text caches.
 Only the lines every entry has get C fast paths, and those only for ASCII lines of the usual
 shape; anything else takes the code the Python parser runs. Numbers are converted as Python
-converts them: digit-only text with ``PyOS_string_to_double`` (what ``float()`` calls), other
+converts them: digit-only text with ``_columns.plain_float`` (the value ``float()`` gives), other
 text with ``float()`` / ``int()`` themselves. ``tests/ingest/test_mysql_slow_fast.py`` checks
 that the tables equal ``to_arrow`` of the Python parser's entries.
 """

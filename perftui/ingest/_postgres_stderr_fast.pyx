@@ -26,13 +26,12 @@ What is compiled and what is not:
   entries in the order they were emitted) and builds the Arrow arrays from the buffers.
 
 Numbers and timestamps are converted as Python converts them: the duration with
-``PyOS_string_to_double`` (what ``float()`` calls) when it is plain digits, else the Python path;
+``_columns.plain_float`` (the value ``float()`` gives) when it is plain digits, else the Python path;
 timestamps with the Python parser's own converter, remembered for the previous stamp only.
 ``tests/ingest/test_postgres_stderr_fast.py`` checks that the tables equal ``to_arrow`` of the
 Python parser's entries.
 """
 
-from cpython.conversion cimport PyOS_string_to_double
 from libc.stdint cimport int32_t, int64_t, uint8_t
 from libc.stdlib cimport free, qsort
 from libc.string cimport memcmp, memcpy, memset
@@ -632,7 +631,6 @@ cdef class FastPostgresStderrParser:
         cdef const char* s
         cdef const char* p
         cdef Py_ssize_t n
-        cdef char frac[5]
         if not text:
             return False
         if self._ms_stamps and PyUnicode_IS_COMPACT_ASCII(text):
@@ -658,9 +656,10 @@ cdef class FastPostgresStderrParser:
                     self._sec_text = text
                 if self._sec_base is None:
                     return False
-                memcpy(frac, s + 19, 4)
-                frac[4] = 0
-                out[0] = <double>self._sec_base + PyOS_string_to_double(frac, NULL, NULL)
+                # float(".mmm"): an exact integer over an exact 1000.0, correctly rounded
+                out[0] = <double>self._sec_base + <double>(
+                    (s[20] - 48) * 100 + (s[21] - 48) * 10 + (s[22] - 48)
+                ) / 1000.0
                 return True
         if text != self._last_ts_text:
             self._last_ts = self._to_ts(text)
