@@ -410,6 +410,8 @@ REVIEWED_SQL_SITES: dict[tuple[str, str], str] = {
     ("store/connections.py", "renumber"): "SQL constants; the source id is a parameter",
     ("rules/unbounded_result.py", "detect"): "window clause from Window.where (parameters)",
     ("store/queries.py", "class_stats"): "ORDER BY from a mapping; buckets from range(8)",
+    ("store/queries.py", "_percentiles_by_pass"): "where built by class_stats (parameters)",
+    ("store/queries.py", "_counted_percentiles"): "where from class_stats; ranks are ints",
     ("store/queries.py", "totals"): "window clause from Window.where (parameters)",
     ("store/schema.py", "_create_or_migrate"): "DDL constant",
     ("store/writer.py", "insert_batch"): "the finite-value CASE and attribute names from code",

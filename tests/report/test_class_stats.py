@@ -6,7 +6,11 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from perftui.store import queries, schema
+from perftui.store.results import first
 
 
 def _store(path: Path, durations: list[float], *, seed: int) -> list[queries.ClassStats]:
@@ -64,9 +68,10 @@ def test_absurd_durations_fall_back_to_float_statistics(tmp_path: Path) -> None:
 def test_percentiles_in_several_passes_are_the_one_pass_percentiles(
     tmp_path: Path, monkeypatch
 ) -> None:
-    """Past PERCENTILE_VALUES_PER_PASS entries the classes' percentiles are computed a hash
-    range of classes at a time (bounded memory on big stores): every statistic, and the order
-    by p95, are what one pass gives."""
+    """Past PERCENTILE_VALUES_PER_PASS entries the classes' percentiles are computed a pass of
+    classes at a time, and those past PERCENTILE_VALUES_PER_CLASS from their distinct values
+    (bounded memory on big stores): every statistic, and the order by p95, are what one
+    ``quantile_cont`` pass gives."""
     from perftui.ingest.driver import ingest_path
     from tests.conftest import sample
 
@@ -77,7 +82,39 @@ def test_percentiles_in_several_passes_are_the_one_pass_percentiles(
         one = queries.class_stats(con)
         one_by_p95 = queries.class_stats(con, order_by="p95_ms", limit=7)
         monkeypatch.setattr(queries, "PERCENTILE_VALUES_PER_PASS", 100)
+        monkeypatch.setattr(queries, "PERCENTILE_VALUES_PER_CLASS", 20)
         assert queries._percentile_passes(con) > 20
         assert queries.class_stats(con) == one
         assert queries.class_stats(con, order_by="p95_ms", limit=7) == one_by_p95
     assert len(one) > 40 and sum(c.p95_ms is not None for c in one) > 40
+    # both ways were taken: classes counted one by one, and passes of several classes
+    assert sum(c.count > 20 for c in one) > 5 and sum(c.count <= 20 for c in one) > 5
+
+
+_DURATION = st.one_of(
+    st.sampled_from([0.0, 0.001, 0.3715, 1.0, 2.5, 1e43, -1.0]),
+    st.floats(min_value=-1e6, max_value=1e6, allow_nan=False, allow_infinity=False),
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.one_of(st.none(), _DURATION), max_size=60))
+def test_percentiles_from_counted_values_are_quantile_cont(durations: list[float | None]) -> None:
+    """The distinct-value way (for classes too big for one aggregate state) gives exactly what
+    ``quantile_cont`` gives: ties, NULLs, one value, negative and huge durations."""
+    con = schema.connect(":memory:")
+    con.execute(
+        "INSERT INTO entries (source_id, entry_no, line_start, n_lines, kind, duration_ms,"
+        " class_id) SELECT 1, i, i, 1, 'query', d, 'C1'"
+        " FROM (SELECT unnest(range(len(?::DOUBLE[]))) AS i, unnest(?::DOUBLE[]) AS d)",
+        [durations, durations],
+    )
+    where = "e.kind = 'query' AND e.class_id IS NOT NULL"
+    want = first(
+        con.execute(
+            f"SELECT quantile_cont(duration_ms, [0.5, 0.95, 0.99]) FROM entries e WHERE {where}"
+        )
+    )[0]
+    n = sum(d is not None for d in durations)
+    got = queries._counted_percentiles(con, where, [], "C1", n)
+    assert got == want
