@@ -52,7 +52,7 @@ def _pairs(workload: Workload) -> list[dict[str, Any]]:
     sql = f"""
     WITH {cte},
     q AS (  -- runs are islands: consecutive rows of one class in one connection
-        SELECT source_id, session, conn_no, line_start, duration_ms, class_id,
+        SELECT source_id, conn_no, line_start, duration_ms, class_id,
                row_number() OVER (PARTITION BY source_id, conn_no ORDER BY line_start)
                - row_number() OVER (PARTITION BY source_id, conn_no, class_id
                                     ORDER BY line_start) AS island
@@ -60,22 +60,26 @@ def _pairs(workload: Workload) -> list[dict[str, Any]]:
         WHERE kind = 'query' AND class_id IS NOT NULL AND NOT is_control
     ),
     runs AS (
-        SELECT source_id, session, conn_no, class_id,
+        SELECT source_id, conn_no, class_id,
                count(*) AS n, round(coalesce(fsum(duration_ms), 0), 3) AS ms,
                min(line_start) AS first_line, max(line_start) AS last_line
-        FROM q GROUP BY source_id, session, conn_no, class_id, island
+        FROM q GROUP BY source_id, conn_no, class_id, island
     ),
     seq AS (
         SELECT *, lag(class_id) OVER s AS source_class, lag(last_line) OVER s AS source_line
         FROM runs
         WINDOW s AS (PARTITION BY source_id, conn_no ORDER BY first_line)
     ),
-    hits AS (
+    found AS (
         SELECT seq.*, s.dialect FROM seq
         JOIN query_classes c ON c.class_id = seq.class_id
         JOIN sources s ON s.source_id = seq.source_id
         WHERE seq.source_class IS NOT NULL AND seq.n >= ? AND (seq.ms >= ? OR seq.n >= ?)
           AND regexp_matches(c.fingerprint, ?)
+    ),
+    hits AS (  -- a connection's session (its pid / thread id), read for the runs found only
+        SELECT f.*, e.session FROM found f
+        JOIN entries e ON e.source_id = f.source_id AND e.line_start = f.first_line
     )
     SELECT source_class, class_id, dialect, count(*) AS runs, sum(n) AS executions,
            avg(n) AS mean_n, max(n) AS max_n, round(fsum(ms), 3) AS total_ms,
