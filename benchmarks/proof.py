@@ -251,7 +251,9 @@ def machine_facts(sizes: Sizes, start: Start) -> list[str]:
         f"- inputs: logs ~{sizes.log_mb:,.0f} MB each (sample_logs/ repeated, literals shifted)"
         f" · profile {sizes.stacks:,} stacks, {sizes.samples:,} samples · app store"
         f" {sizes.entries:,} entries, {TERMINAL[0]}×{TERMINAL[1]} terminal",
-        f"- PERFTUI_MEMORY_LIMIT={os.environ.get('PERFTUI_MEMORY_LIMIT', '384MB (default)')}",
+        f"- PERFTUI_MEMORY_LIMIT={os.environ.get('PERFTUI_MEMORY_LIMIT', '384MB (default)')}"
+        " · PERFTUI_ANALYSIS_MEMORY_LIMIT="
+        f"{os.environ.get('PERFTUI_ANALYSIS_MEMORY_LIMIT', '640MB (default)')}",
         "",
     ]
 

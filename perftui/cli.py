@@ -317,22 +317,23 @@ def cmd_analyze(args: argparse.Namespace, out: Console, err: Console) -> int:
         if args.files:
             status = run_ingest(con, args, err)
         try:
-            report = _within_memory(
-                con,
-                lambda: model.build(
+            with schema.memory_limit(con, schema.ANALYSIS_MEMORY_LIMIT):
+                report = _within_memory(
                     con,
-                    window=window,
-                    top=args.top,
-                    order_by=args.order_by,
-                    show_literals=args.show_literals,
-                    schema=info,
-                    thresholds=thresholds,
-                ),
-            )
+                    lambda: model.build(
+                        con,
+                        window=window,
+                        top=args.top,
+                        order_by=args.order_by,
+                        show_literals=args.show_literals,
+                        schema=info,
+                        thresholds=thresholds,
+                    ),
+                )
         except duckdb.OutOfMemoryException:
             raise UsageError(
                 f"{args.parquet or args.db}: the analysis needs more memory than DuckDB may use"
-                f" (PERFTUI_MEMORY_LIMIT={schema.MEMORY_LIMIT}); set it higher"
+                f" (PERFTUI_ANALYSIS_MEMORY_LIMIT={schema.ANALYSIS_MEMORY_LIMIT}); set it higher"
             ) from None
         except duckdb.Error as exc:
             if args.parquet is None:

@@ -283,6 +283,28 @@ def test_schema_1_store_with_map_extra_is_migrated_to_json(db_path: Path) -> Non
     assert report(migrated) == report(fresh)
 
 
+def test_analysis_runs_under_its_own_memory_limit(
+    db_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    """The analysis after an ingest gets ANALYSIS_MEMORY_LIMIT; the ingest kept MEMORY_LIMIT."""
+    from perftui import cli
+    from perftui.report import model
+    from perftui.store import schema
+
+    monkeypatch.setattr(schema, "ANALYSIS_MEMORY_LIMIT", "500MB")
+    build, seen = model.build, []
+
+    def spying(con: duckdb.DuckDBPyConnection, **kw: object) -> model.Report:
+        seen.append(first(con.execute("SELECT current_setting('memory_limit')"))[0])
+        return build(con, **kw)
+
+    monkeypatch.setattr(model, "build", spying)
+    log = str(sample("mariadb-slow.log"))
+    assert cli.main(["analyze", log, "--db", str(db_path), "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out)["query_classes"]
+    assert seen == ["476.8 MiB"]  # 500 MB
+
+
 @pytest.mark.parametrize("failures", [1, 2])
 def test_analysis_out_of_duckdb_memory_retries_on_one_thread_then_says_so(
     db_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture, failures: int
@@ -310,5 +332,5 @@ def test_analysis_out_of_duckdb_memory_retries_on_one_thread_then_says_so(
         assert json.loads(out)["query_classes"]
     else:
         assert code == cli.EXIT_INPUT and out == "" and len(threads) == 2
-        assert "PERFTUI_MEMORY_LIMIT" in err and "Traceback" not in err
+        assert "PERFTUI_ANALYSIS_MEMORY_LIMIT" in err and "Traceback" not in err
         assert len(err.strip().splitlines()) == 1
