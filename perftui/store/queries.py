@@ -335,6 +335,8 @@ def _fma(a: float, b: float, c: float) -> float:
     """``a * b + c`` rounded once (``math.fma`` from Python 3.13; exact fractions before)."""
     if hasattr(math, "fma"):
         return math.fma(a, b, c)
+    if not (math.isfinite(a) and math.isfinite(b) and math.isfinite(c)):
+        return a * b + c  # inf / nan: what the fused form gives too (a stored file may hold them)
     return float(Fraction(a) * Fraction(b) + Fraction(c))
 
 
