@@ -317,7 +317,7 @@ def cmd_analyze(args: argparse.Namespace, out: Console, err: Console) -> int:
         if args.files:
             status = run_ingest(con, args, err)
         try:
-            with schema.memory_limit(con, schema.ANALYSIS_MEMORY_LIMIT):
+            with schema.setting(con, "memory_limit", schema.ANALYSIS_MEMORY_LIMIT):
                 report = _within_memory(
                     con,
                     lambda: model.build(

@@ -177,26 +177,23 @@ def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
 
 
 @contextmanager
-def single_threaded(con: duckdb.DuckDBPyConnection) -> Iterator[int]:
-    """DuckDB on one thread inside the block (the setting is per database, so every cursor of
-    ``con`` shares it); yields the thread count it had, which it gets back afterwards."""
-    threads = int(first(con.execute("SELECT current_setting('threads')"))[0])
-    con.execute("SET threads = 1")
+def setting(con: duckdb.DuckDBPyConnection, name: str, value: object) -> Iterator[str]:
+    """DuckDB setting ``name`` (one of ours, never user text) at ``value`` inside the block
+    (per database: every cursor of ``con`` shares it); yields the value it had, as
+    ``current_setting`` shows it, which it gets back afterwards."""
+    before = first(con.execute(f"SELECT current_setting('{name}')"))[0]
+    con.execute(f"SET {name} = ?", [value])
     try:
-        yield threads
+        yield before
     finally:
-        con.execute(f"SET threads = {threads}")
+        con.execute(f"SET {name} = ?", [before])
 
 
 @contextmanager
-def memory_limit(con: duckdb.DuckDBPyConnection, limit: str) -> Iterator[None]:
-    """DuckDB's memory limit set to ``limit`` inside the block, the one it had given back."""
-    before = first(con.execute("SELECT current_setting('memory_limit')"))[0]
-    con.execute("SET memory_limit = ?", [limit])
-    try:
-        yield
-    finally:
-        con.execute("SET memory_limit = ?", [before])
+def single_threaded(con: duckdb.DuckDBPyConnection) -> Iterator[int]:
+    """DuckDB on one thread inside the block; yields the thread count it had."""
+    with setting(con, "threads", 1) as threads:
+        yield int(threads)
 
 
 @contextmanager

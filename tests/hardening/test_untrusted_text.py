@@ -416,7 +416,7 @@ REVIEWED_SQL_SITES: dict[tuple[str, str], str] = {
     ("store/schema.py", "_create_or_migrate"): "DDL constant",
     ("store/writer.py", "insert_batch"): "the finite-value CASE and attribute names from code",
     ("store/writer.py", "_fingerprinted"): "fingerprint SQL built in code per dialect",
-    ("store/schema.py", "single_threaded"): "int() of DuckDB's own thread setting",
+    ("store/schema.py", "setting"): "setting names are literals at every call; values are ?",
     ("tui/advisor.py", "analyse_file"): "int() of the thread count",
     ("tui/data.py", "__init__"): "cache schema name constant",
     ("tui/data.py", "build_class_cache"): "cache schema name constant",
