@@ -157,9 +157,13 @@ def class_stats(
     params = list(where_params)
     buckets = ", ".join(f"count(*) FILTER (WHERE bucket = {i})" for i in range(8))
     passes = _percentile_passes(con)
-    pct = "quantile_cont({}, [0.5, 0.95, 0.99])".format
     if passes == 1:
-        pct_agg, pct_cte, pct_col, pct_join = f"{pct('duration_ms')} AS pct,", "", "a.pct", ""
+        pct_agg, pct_cte, pct_col, pct_join = (
+            f"{_percentiles('duration_ms')} AS pct,",
+            "",
+            "a.pct",
+            "",
+        )
     else:  # the classes' percentiles, computed pass by pass, go in as parameters
         ids, values = _percentiles_by_pass(con, where, where_params)
         pct_agg, pct_col, pct_join = "", "p.pct", " LEFT JOIN pct p USING (class_id)"
@@ -251,7 +255,12 @@ PERCENTILE_VALUES_PER_PASS = 12_000_000
 # A class with more durations than this gets its percentiles from its distinct values and their
 # counts instead: one aggregate state holding 16.9 M values asked DuckDB 2 for a 256 MB block.
 PERCENTILE_VALUES_PER_CLASS = 4_000_000
-_QUANTILES = (0.5, 0.95, 0.99)
+_QUANTILES = (0.5, 0.95, 0.99)  # p50, p95, p99
+
+
+def _percentiles(column: str) -> str:
+    """The list-form ``quantile_cont`` of ``column`` at ``_QUANTILES``."""
+    return f"quantile_cont({column}, [{', '.join(map(str, _QUANTILES))}])"
 
 
 def _percentile_passes(con: duckdb.DuckDBPyConnection) -> int:
@@ -288,7 +297,7 @@ def _percentiles_by_pass(
         room -= n
     for members in passes:
         rows = con.execute(
-            "SELECT e.class_id, quantile_cont(e.duration_ms, [0.5, 0.95, 0.99]) FROM entries e"
+            f"SELECT e.class_id, {_percentiles('e.duration_ms')} FROM entries e"
             f" WHERE {where} AND e.class_id IN (SELECT unnest(?::VARCHAR[])) GROUP BY e.class_id",
             [*params, members],
         ).fetchall()
@@ -301,7 +310,7 @@ def _percentiles_by_pass(
 def _counted_percentiles(
     con: duckdb.DuckDBPyConnection, where: str, params: list, class_id: str, n: int
 ) -> list[float | None] | None:
-    """``quantile_cont(duration_ms, [0.5, 0.95, 0.99])`` of one class from its distinct
+    """``_percentiles('duration_ms')`` of one class from its distinct
     durations and running counts (a sort of the distinct values, which DuckDB can spill; a
     class of 16.9 M executions had 70). DuckDB 2's own interpolation, in the same double
     arithmetic: rank ``(n - 1) * q``, ``d = rank - floor(rank)``, then ``lo * (1 - d) + hi * d``
