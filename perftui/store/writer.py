@@ -22,6 +22,7 @@ import pyarrow.compute as pc
 from perftui import fingerprint as fpmod
 from perftui.ingest.records import Entry, Reject
 from perftui.store.connections import ConnectionNumbers, renumber
+from perftui.store.fingerprint_cache import FingerprintCache
 from perftui.store.results import first
 from perftui.store.schema import single_threaded, transaction, without_fsst
 
@@ -154,7 +155,11 @@ def finish_numbers(
 
 
 def classify(
-    con: duckdb.DuckDBPyConnection, table: pa.Table, dialect: str, numbers: ConnectionNumbers
+    con: duckdb.DuckDBPyConnection,
+    table: pa.Table,
+    dialect: str,
+    numbers: ConnectionNumbers,
+    cache: FingerprintCache | None = None,
 ) -> Classified:
     """Fingerprint a batch and number its connections: reads no table, so it can run on its own
     cursor beside an insert.
@@ -162,8 +167,9 @@ def classify(
     The batch's distinct texts are fingerprinted in DuckDB; Arrow's hash kernels map every entry
     to its text, and ``take`` spreads the results over the entries, so the insert reads one Arrow
     table and needs no join on statement text (that hash join was a third of the insert).
+    With a ``cache``, texts of earlier batches are not fingerprinted again.
     """
-    texts = _fingerprinted(con, table.column("query"), dialect)
+    texts = _fingerprinted(con, table.column("query"), dialect, cache)
     text_index = pc.index_in(table.column("query"), value_set=texts.column("query"))
     per_entry = texts.select(["class_id", *_ATTRIBUTES]).take(text_index)
     classed = pc.is_in(table.column("kind"), value_set=_CLASSED)
@@ -212,15 +218,25 @@ _ATTRIBUTES = tuple(fpmod.attributes_sql())
 
 
 def _fingerprinted(
-    con: duckdb.DuckDBPyConnection, query: pa.ChunkedArray, dialect: str
+    con: duckdb.DuckDBPyConnection,
+    query: pa.ChunkedArray,
+    dialect: str,
+    cache: FingerprintCache | None = None,
 ) -> pa.Table:
     """The distinct texts of ``query`` with their fingerprint, class id and attributes."""
-    con.register("_perftui_texts_in", pa.table({"query": pc.unique(query).drop_null()}))
-    try:
-        texts = con.sql(_texts_sql(dialect)).to_arrow_table()
-    finally:
-        con.unregister("_perftui_texts_in")
-    return _post_process(texts, dialect)
+
+    def compute(texts: pa.Array) -> pa.Table:
+        con.register("_perftui_texts_in", pa.table({"query": texts}))
+        try:
+            fingerprinted = con.sql(_texts_sql(dialect)).to_arrow_table()
+        finally:
+            con.unregister("_perftui_texts_in")
+        return _post_process(fingerprinted, dialect)
+
+    distinct = pc.unique(query).drop_null()
+    if isinstance(distinct, pa.ChunkedArray):
+        distinct = distinct.combine_chunks()
+    return compute(distinct) if cache is None else cache.fingerprinted(distinct, compute)
 
 
 def _post_process(texts: pa.Table, dialect: str) -> pa.Table:
@@ -392,6 +408,7 @@ class BackgroundWriter:
         self._settings.enter_context(single_threaded(con))
         self._settings.enter_context(without_fsst(con))
         self._classifier = con.cursor()
+        self._cache = FingerprintCache()
         self._jobs: queue.Queue[tuple[str, pa.Table] | None] = queue.Queue(maxsize=depth)
         self._classified: queue.Queue[tuple[str, pa.Table | Classified] | None] = queue.Queue(
             maxsize=depth
@@ -413,9 +430,10 @@ class BackgroundWriter:
                 kind, table = job
                 try:
                     if kind == "entries":
-                        self._classified.put(
-                            (kind, classify(self._classifier, table, self._dialect, self._numbers))
+                        classified = classify(
+                            self._classifier, table, self._dialect, self._numbers, self._cache
                         )
+                        self._classified.put((kind, classified))
                     else:
                         self._classified.put(job)
                 except BaseException as exc:  # handed to the caller in close()
