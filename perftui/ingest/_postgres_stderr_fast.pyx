@@ -63,13 +63,14 @@ import pyarrow as pa
 
 from perftui.ingest import postgres_stderr as _py
 from perftui.ingest.pg_prefix import PREFIX_WINDOW, _second, epoch
-from perftui.ingest.records import DISCONNECT, QUERY, Entry, Reject
+from perftui.ingest.records import CONNECT, DISCONNECT, QUERY, Entry, Reject
 from perftui.store.writer import _COLUMNS
 
 cdef object _ATTACHMENTS = _py.ATTACHMENTS
 cdef Py_ssize_t _WINDOW = PREFIX_WINDOW
 cdef bytes _KIND_QUERY = QUERY.encode()
 cdef bytes _KIND_DISCONNECT = DISCONNECT.encode()
+cdef bytes _KIND_CONNECT = CONNECT.encode()
 cdef object _authorized_match = _py._AUTHORIZED.match
 cdef object _disconnected_match = _py._DISCONNECTED.match
 cdef bytes _LOG = b"LOG"
@@ -339,24 +340,70 @@ cdef class _Rows:
 cdef class _Session:
     """``postgres_stderr._StderrSession`` as a C class: the ``Folder`` reads and writes the
     public fields (what the session holds back and who it is), the feed loop the message being
-    assembled (``r_`` fields: its first line's text, prefix end and groups)."""
+    assembled (``r_`` fields: its first line's text, prefix end and groups).
+
+    A ``connection received`` is held in ``c_`` fields, not as an Entry (one per connection
+    cost more than the rest of its three lines): ``conn`` builds the Entry the ``Folder``
+    would hold when Python code reads it, and the compiled parser writes the row itself when
+    ``connection authorized`` completes it."""
 
     cdef public object key
     cdef public int64_t last
-    cdef public object stmt, plan, parses, binds, conn, user, db, host, app
+    cdef public object stmt, plan, parses, binds, user, db, host, app
+    cdef object _conn  # a held connection Entry (the Folder's), or None
     cdef int64_t r_line, r_n
     cdef str r_text
     cdef Py_ssize_t r_end
     cdef tuple r_g
     cdef list r_msg, r_cur
     cdef dict r_att
+    # The held ``connection received`` (c_line 0 = none): the Entry's fields.
+    cdef int64_t c_line, c_n
+    cdef double c_ts
+    cdef bint c_ts_ok
+    cdef object c_session, c_host, c_severity, c_message
+    cdef dict c_extra
 
     def __init__(self, key: str | None) -> None:
         self.key = key
 
+    @property
+    def conn(self):
+        """The held connection Entry (built from the ``c_`` fields on first read)."""
+        if self.c_line:
+            e = Entry(
+                self.c_line,
+                self.c_n,
+                CONNECT,
+                self.c_ts if self.c_ts_ok else None,
+                self.c_session,
+                None,
+                None,
+                self.c_host,
+                None,
+            )
+            e.severity = self.c_severity
+            e.message = self.c_message
+            e.extra = self.c_extra
+            self.c_line = 0
+            self.c_session = self.c_host = self.c_severity = self.c_message = self.c_extra = None
+            self._conn = e
+        return self._conn
+
+    @conn.setter
+    def conn(self, value) -> None:
+        self.c_line = 0
+        self.c_session = self.c_host = self.c_severity = self.c_message = self.c_extra = None
+        self._conn = value
+
+    cdef inline bint holds_conn(self) noexcept:
+        return self.c_line != 0 or self._conn is not None
+
     def oldest(self) -> int | None:
         """First line of the oldest entry or message this session still holds back."""
-        starts = [e.line_start for e in (self.stmt, self.plan, self.conn) if e is not None]
+        starts = [e.line_start for e in (self.stmt, self.plan, self._conn) if e is not None]
+        if self.c_line:
+            starts.append(self.c_line)
         for phases in (self.parses, self.binds):
             if phases:
                 starts.extend(e.line_start for e in phases.values())
@@ -473,6 +520,138 @@ def debian_prefix_groups(str line) -> tuple | None:
     cdef Py_ssize_t end = 0
     g = _debian_prefix(line, &end)
     return None if g is None else (g, end)
+
+
+# -- connection lines without the regex -------------------------------------------------------
+# ``postgres_stderr._AUTHORIZED`` / ``_DISCONNECTED`` were most of the time of the three lines
+# of a connection. For ASCII messages without control characters (where ``\\S`` is "not a
+# space", ``.`` is any character and ``$`` is the end) the fields are read in C as the regexes
+# read them; anything else (and any text these readers decline) goes to the regex.
+
+cdef inline bint _plain_ascii(str msg) noexcept:
+    """Compact ASCII without control characters (no tab, newline or DEL)."""
+    cdef const unsigned char* s
+    cdef Py_ssize_t i
+    if not PyUnicode_IS_COMPACT_ASCII(msg):
+        return False
+    s = <const unsigned char*>PyUnicode_DATA(msg)
+    for i in range(PyUnicode_GET_LENGTH(msg)):
+        if s[i] < 32 or s[i] == 127:
+            return False
+    return True
+
+
+cdef inline Py_ssize_t _word_end(const char* s, Py_ssize_t i, Py_ssize_t n) noexcept:
+    """End of the ``\\S*`` run at ``i`` (plain ASCII: up to the next space)."""
+    while i < n and s[i] != 32:
+        i += 1
+    return i
+
+
+cdef inline object _part(str msg, Py_ssize_t a, Py_ssize_t b):
+    """``msg[a:b] or None``."""
+    return PyUnicode_Substring(msg, a, b) if b > a else None
+
+
+cdef inline Py_ssize_t _tls_marker(const char* s, Py_ssize_t i, Py_ssize_t n) noexcept:
+    """The first position from ``i`` where `` SSL enabled (`` or `` GSS (`` starts, else n."""
+    while i < n:
+        if s[i] == 32 and (_has(s, i, n, b" SSL enabled (", 14) or _has(s, i, n, b" GSS (", 6)):
+            return i
+        i += 1
+    return n
+
+
+def authorized_fields(str msg) -> tuple | None:
+    """``_authorized_fields``, for the differential test."""
+    return _authorized_fields(msg)
+
+
+cdef tuple _authorized_fields(str msg):
+    """(user, db, app) of ``connection authorized: user=…`` as ``_AUTHORIZED`` reads them
+    (empty = None); None when the text is not plain ASCII or not of that shape (the regex
+    decides those)."""
+    cdef const char* s
+    cdef Py_ssize_t n, i, j
+    if not _plain_ascii(msg):
+        return None
+    s = <const char*>PyUnicode_DATA(msg)
+    n = PyUnicode_GET_LENGTH(msg)
+    if not _has(s, 0, n, b"connection authorized: user=", 28):
+        return None
+    j = _word_end(s, 28, n)
+    user = _part(msg, 28, j)
+    db = None
+    i = j
+    if _has(s, i, n, b" database=", 10):
+        j = _word_end(s, i + 10, n)
+        db = _part(msg, i + 10, j)
+        i = j
+    if _has(s, i, n, b" application_name=", 18):
+        # ``.*?`` then an optional TLS/GSS tail and the end: up to the first tail, else all
+        j = _tls_marker(s, i + 18, n)
+        return (user, db, _part(msg, i + 18, j))
+    if i == n or _tls_marker(s, i, n) == i:
+        return (user, db, None)
+    return None
+
+
+cdef inline Py_ssize_t _digits_end(const char* s, Py_ssize_t i, Py_ssize_t n) noexcept:
+    while i < n and 48 <= s[i] <= 57:
+        i += 1
+    return i
+
+
+def disconnected_fields(str msg) -> tuple | None:
+    """``_disconnected_fields``, for the differential test."""
+    return _disconnected_fields(msg)
+
+
+cdef tuple _disconnected_fields(str msg):
+    """(session ms, user, db, host) of ``disconnection: session time: H:M:S …`` as
+    ``Folder._disconnection`` computes them from ``_DISCONNECTED`` (empty = None); None when
+    the text is not plain ASCII or not of that shape, or a number is not plain (the regex and
+    ``int`` / ``float`` decide those)."""
+    cdef const char* s
+    cdef Py_ssize_t n, i, j, k
+    cdef int64_t h = 0, m = 0
+    cdef double sec
+    if not _plain_ascii(msg):
+        return None
+    s = <const char*>PyUnicode_DATA(msg)
+    n = PyUnicode_GET_LENGTH(msg)
+    if not _has(s, 0, n, b"disconnection: session time: ", 29):
+        return None
+    j = _digits_end(s, 29, n)
+    if j == 29 or j - 29 > 15 or not _has(s, j, n, b":", 1):
+        return None
+    for k in range(29, j):
+        h = h * 10 + (s[k] - 48)
+    i = j + 1
+    j = _digits_end(s, i, n)
+    if j == i or j - i > 15 or not _has(s, j, n, b":", 1):
+        return None
+    for k in range(i, j):
+        m = m * 10 + (s[k] - 48)
+    i = j + 1
+    j = i
+    while j < n and (48 <= s[j] <= 57 or s[j] == 46):
+        j += 1
+    if j == i or not _plain_float(s, i, j, &sec):
+        return None
+    user = db = host = None
+    i = j
+    if _has(s, i, n, b" user=", 6):
+        j = _word_end(s, i + 6, n)
+        user = _part(msg, i + 6, j)
+        i = j
+    if _has(s, i, n, b" database=", 10):
+        j = _word_end(s, i + 10, n)
+        db = _part(msg, i + 10, j)
+        i = j
+    if _has(s, i, n, b" host=", 6):
+        host = _part(msg, i + 6, _word_end(s, i + 6, n))
+    return ((<double>(h * 3600 + m * 60) + sec) * 1000.0, user, db, host)
 
 
 cdef class FastPostgresStderrParser:
@@ -712,9 +891,12 @@ cdef class FastPostgresStderrParser:
                 and self._statement(st, g, text, base)
             ):
                 return 0
-            if st.conn is not None and text.startswith("connection authorized: ", base):
+            if st.holds_conn() and text.startswith("connection authorized: ", base):
                 if self._authorized(st, text[base:]):
                     return 0
+            elif text.startswith("connection received: ", base):
+                self._received(st, g, sev, text[base:])
+                return 0
             elif text.startswith("disconnection: ", base):
                 if self._disconnection(st, g, text[base:]):
                     return 0
@@ -773,23 +955,94 @@ cdef class FastPostgresStderrParser:
         )
         return True
 
+    cdef int _received(self, _Session st, tuple g, object sev, str msg) except -1:
+        """``connection received: …``: what ``Folder._connection`` does with it, the Entry it
+        would hold kept in the session's ``c_`` fields."""
+        cdef double ts = 0.0
+        cdef bint ts_ok = self._ts(g[self._ts_i], &ts)
+        host = g[self._host_i] or st.host
+        extra = self._prefix_extra(g) if self._extras else None
+        if (
+            st.stmt is not None
+            or st.plan is not None
+            or st.parses is not None
+            or st.binds is not None
+            or st.holds_conn()
+        ):
+            self._folder.flush_session(st)
+        st.user = st.db = st.app = None
+        address, _, port = msg[21:].partition(" port=")
+        if address.startswith("host="):
+            host = address[5:]
+        st.host = host
+        if port:
+            if extra is None:
+                extra = {"port": port}
+            else:
+                extra["port"] = port
+        st._conn = None
+        st.c_line = st.r_line
+        st.c_n = st.r_n
+        st.c_ts = ts
+        st.c_ts_ok = ts_ok
+        st.c_session = st.key if self._key_is_session else None
+        st.c_host = host
+        st.c_severity = sev
+        st.c_message = msg
+        st.c_extra = extra
+        return 0
+
     cdef bint _authorized(self, _Session st, str msg) except -1:
         """``connection authorized: …`` after the session's ``connection received``: what
         ``Folder._connection`` does then, without the Entry it would build for this message
         and replace by the held one at once. False (nothing done) when the text does not
         parse."""
-        m = _authorized_match(msg)
-        if m is None:
-            return False
+        fields = _authorized_fields(msg)
+        if fields is None:
+            m = _authorized_match(msg)
+            if m is None:
+                return False
+            fields = (m.group("user") or None, m.group("db") or None, m.group("app") or None)
+        if st.c_line:  # held in the c_ fields: its row is written here
+            user = st.user = fields[0]
+            db = st.db = fields[1]
+            app = st.app = fields[2]
+            if (
+                st.stmt is not None
+                or st.plan is not None
+                or st.parses is not None
+                or st.binds is not None
+            ):
+                self._folder._flush_queries(st)
+            self._row(
+                st.c_line if st.c_line <= st.r_line else st.r_line,
+                st.c_n + st.r_n,
+                st.c_ts_ok,
+                st.c_ts,
+                st.c_session,
+                _KIND_CONNECT,
+                user,
+                db,
+                st.c_host,
+                app,
+                False,
+                0.0,
+                NULL,
+                0,
+                msg,
+                st.c_extra,
+            )
+            st.conn = None
+            return True
         conn = st.conn
         st.conn = None
         conn.n_lines += st.r_n  # _absorb(conn, e)
         if st.r_line < conn.line_start:
             conn.line_start = st.r_line
         conn.message = msg
-        conn.user = st.user = m.group("user") or conn.user
-        conn.db = st.db = m.group("db") or conn.db
-        conn.app = st.app = m.group("app") or conn.app
+        conn.user = st.user = fields[0] or conn.user
+        conn.db = st.db = fields[1] or conn.db
+        conn.app = st.app = fields[2] or conn.app
         if st.stmt is not None or st.plan is not None or st.parses is not None or st.binds is not None:
             self._folder._flush_queries(st)
         self._rows.append(conn)
@@ -799,9 +1052,12 @@ cdef class FastPostgresStderrParser:
         """``disconnection: session time: …``: ``Folder._disconnection`` written to the
         columns (the user / db / host / app it starts from are taken before the flush, as the
         Entry's are). False (nothing done) when the text does not parse."""
-        m = _disconnected_match(msg)
-        if m is None:
-            return False
+        cdef double duration
+        fields = _disconnected_fields(msg)
+        if fields is None:
+            m = _disconnected_match(msg)
+            if m is None:
+                return False
         user = g[self._user_i] or st.user
         db = g[self._db_i] or st.db
         host = g[self._host_i] or st.host
@@ -811,13 +1067,20 @@ cdef class FastPostgresStderrParser:
             or st.plan is not None
             or st.parses is not None
             or st.binds is not None
-            or st.conn is not None
+            or st.holds_conn()
         ):
             self._folder.flush_session(st)
-        duration = (int(m["h"]) * 3600 + int(m["m"]) * 60 + float(m["s"])) * 1000.0
-        user = m["user"] or user
-        db = m["db"] or db
-        host = m["host"] or host
+        if fields is None:
+            fields = (
+                (int(m["h"]) * 3600 + int(m["m"]) * 60 + float(m["s"])) * 1000.0,
+                m["user"] or None,
+                m["db"] or None,
+                m["host"] or None,
+            )
+        duration = fields[0]
+        user = fields[1] or user
+        db = fields[2] or db
+        host = fields[3] or host
         st.user = st.db = st.host = st.app = None
         self._put(st, g, _KIND_DISCONNECT, user, db, host, app, duration, NULL, 0, msg)
         return True
@@ -838,14 +1101,56 @@ cdef class FastPostgresStderrParser:
     ) except -1:
         """One row of the open message's position, stamp, session and prefix extras, with
         these values; ``query`` NULL is a NULL query. Every other column is NULL."""
+        cdef double ts = 0.0
+        cdef bint ts_ok = self._ts(g[self._ts_i], &ts)
+        self._row(
+            st.r_line,
+            st.r_n,
+            ts_ok,
+            ts,
+            st.key if self._key_is_session else None,
+            kind,
+            user,
+            db,
+            host,
+            app,
+            True,
+            duration,
+            query,
+            query_size,
+            message,
+            self._prefix_extra(g) if self._extras else None,
+        )
+        return 0
+
+    cdef int _row(
+        self,
+        int64_t line_start,
+        int64_t n_lines,
+        bint ts_ok,
+        double ts,
+        object session,
+        bytes kind,
+        object user,
+        object db,
+        object host,
+        object app,
+        bint duration_ok,
+        double duration,
+        const char* query,
+        Py_ssize_t query_size,
+        object message,
+        object extra,
+    ) except -1:
+        """One row of severity LOG with these values (``query`` NULL: a NULL query); every
+        other column is NULL."""
         cdef _Rows rows = self._rows
-        cdef Py_ssize_t k = rows.begin(st.r_line, st.r_n)
+        cdef Py_ssize_t k = rows.begin(line_start, n_lines)
         cdef int f
-        rows.f64_ok[F_TS][k] = self._ts(g[self._ts_i], &rows.f64[F_TS][k])
-        if not rows.f64_ok[F_TS][k]:
-            rows.f64[F_TS][k] = 0.0
-        rows.f64[F_DURATION][k] = duration
-        rows.f64_ok[F_DURATION][k] = True
+        rows.f64[F_TS][k] = ts if ts_ok else 0.0
+        rows.f64_ok[F_TS][k] = ts_ok
+        rows.f64[F_DURATION][k] = duration if duration_ok else 0.0
+        rows.f64_ok[F_DURATION][k] = duration_ok
         for f in range(2, N_FLOATS):
             rows.f64[f][k] = 0.0
             rows.f64_ok[f][k] = False
@@ -853,7 +1158,7 @@ cdef class FastPostgresStderrParser:
             rows.i64[f][k] = 0
             rows.i64_ok[f][k] = False
         (<_Text>rows.texts[T_KIND]).add(kind, len(kind))
-        (<_Text>rows.texts[T_SESSION]).add_str(st.key if self._key_is_session else None)
+        (<_Text>rows.texts[T_SESSION]).add_str(session)
         (<_Text>rows.texts[T_USER]).add_str(user)
         (<_Text>rows.texts[T_DB]).add_str(db)
         (<_Text>rows.texts[T_HOST]).add_str(host)
@@ -866,7 +1171,7 @@ cdef class FastPostgresStderrParser:
             (<_Text>rows.texts[f]).add_null()
         (<_Text>rows.texts[T_SEVERITY]).add(_LOG, 3)
         (<_Text>rows.texts[T_MESSAGE]).add_str(message)
-        rows.extra.add_json_object(self._prefix_extra(g) if self._extras else None)
+        rows.extra.add_json_object(extra)
         rows.end(k)
         return 0
 
