@@ -900,6 +900,14 @@ cdef class FastPostgresStderrParser:
             elif text.startswith("disconnection: ", base):
                 if self._disconnection(st, g, text[base:]):
                     return 0
+        if (
+            sev == "LOG"
+            and st.stmt is None
+            and st.plan is None
+            and PyUnicode_IS_COMPACT_ASCII(text)
+            and self._extended(st, g, sev, text, base, att)
+        ):
+            return 0
         e = Entry(
             st.r_line,
             st.r_n,
@@ -954,6 +962,124 @@ cdef class FastPostgresStderrParser:
             None,
         )
         return True
+
+    cdef bint _extended(
+        self, _Session st, tuple g, object sev, str text, Py_ssize_t base, dict att
+    ) except -1:
+        """``duration: X ms  parse|bind|execute name: Q`` (ASCII ``text[base:]``, the DETAIL
+        parameters as the only attachment if any) in a session that holds no statement or
+        plan: what ``Folder.handle`` does with it (``_extended``, ``_phase``,
+        ``_fold_phases``), in C. False (nothing done) for any other message."""
+        cdef const char* s = <const char*>PyUnicode_DATA(text)
+        cdef Py_ssize_t n = PyUnicode_GET_LENGTH(text), end, k, body, colon
+        cdef double duration, ts
+        cdef int phase  # 0 execute, 1 bind, 2 parse
+        cdef bint fetch
+        if not _has(s, base, n, b"duration: ", 10):
+            return False
+        end = -1
+        for k in range(base + 10, n - 2):
+            if s[k] == 32 and s[k + 1] == 109 and s[k + 2] == 115:  # " ms"
+                end = k
+                break
+        if end < 0:
+            return False
+        k = end + 3
+        if _has(s, k, n, b"  execute ", 10):
+            phase, body = 0, k + 10
+        elif _has(s, k, n, b"  bind ", 7):
+            phase, body = 1, k + 7
+        elif _has(s, k, n, b"  parse ", 8):
+            phase, body = 2, k + 8
+        else:
+            return False
+        params = None
+        if att is not None:
+            detail = att.get("DETAIL")
+            if len(att) != 1 or detail is None or detail[:12].lower() != "parameters: ":
+                return False
+            params = detail[12:]
+        fetch = phase == 0 and _has(s, body, n, b"fetch from ", 11)
+        if fetch:
+            body += 11
+        colon = text.find(": ", body)
+        if colon < 0 or not _plain_float(s, base + 10, end, &duration):
+            return False
+        name = text[body:colon]
+        slash = name.find("/")
+        if slash >= 0:
+            name = name[:slash]
+        if name == "<unnamed>":
+            name = None
+        e = Entry(
+            st.r_line,
+            st.r_n,
+            QUERY,
+            ts if self._ts(g[self._ts_i], &ts) else None,
+            st.key if self._key_is_session else None,
+            g[self._user_i] or st.user,
+            g[self._db_i] or st.db,
+            g[self._host_i] or st.host,
+            g[self._app_i] or st.app,
+        )
+        e.severity = sev
+        if self._extras:
+            e.extra = self._prefix_extra(g)
+        e.duration_ms = duration
+        e.statement_name = name
+        e.query = text[colon + 2 :].strip()
+        if params is not None:
+            e.params = params
+        if phase:  # Folder._phase: held until the execution of the same name
+            if phase == 2:
+                e.parse_ms = duration
+                if st.parses is None:
+                    st.parses = {}
+                pending = st.parses
+            else:
+                e.bind_ms = duration
+                if st.binds is None:
+                    st.binds = {}
+                pending = st.binds
+            old = pending.pop(name, None)
+            if old is not None:
+                self._folder._emit_phase(old)
+            pending[name] = e
+            return True
+        self._fold_phases(st, e)
+        if fetch:
+            if e.extra is None:
+                e.extra = {"phase": "fetch"}
+            else:
+                e.extra["phase"] = "fetch"
+        self._rows.append(e)
+        return True
+
+    cdef int _fold_phases(self, _Session st, object e) except -1:
+        """``Folder._fold_phases``: the pending parse and bind of this statement name join
+        its execution when their text is the same, else are emitted on their own."""
+        name = e.statement_name
+        parse = st.parses.pop(name, None) if st.parses else None
+        if not st.parses:
+            st.parses = None
+        if parse is not None:
+            if parse.query == e.query:
+                e.parse_ms = parse.parse_ms
+                _absorb(e, parse)
+            else:
+                self._folder._emit_phase(parse)
+        bind = st.binds.pop(name, None) if st.binds else None
+        if not st.binds:
+            st.binds = None
+        if bind is not None:
+            if bind.query == e.query:
+                e.bind_ms = bind.bind_ms
+                if e.params is None:
+                    e.params = bind.params
+                _absorb(e, bind)
+            else:
+                self._folder._emit_phase(bind)
+        return 0
 
     cdef int _received(self, _Session st, tuple g, object sev, str msg) except -1:
         """``connection received: …``: what ``Folder._connection`` does with it, the Entry it
@@ -1204,6 +1330,13 @@ cdef class FastPostgresStderrParser:
             (<_Session>st).r_line = 0
             if self._cont is st:
                 self._cont = None
+
+
+cdef inline void _absorb(object into, object other) except *:
+    """``postgres_stderr._absorb``: ``other``'s lines become part of ``into``."""
+    into.n_lines += other.n_lines
+    if other.line_start < into.line_start:
+        into.line_start = other.line_start
 
 
 def _r_line(_Session st) -> int:
