@@ -75,19 +75,23 @@ def _classes(workload: Workload) -> list[dict[str, Any]]:
         SELECT class_id FROM query_classes
         WHERE regexp_matches(fingerprint, ?) AND NOT regexp_matches(fingerprint, ?)
     ),
-    base AS (  -- only transaction events and writes: reads do not change what is measured
-        SELECT * FROM conn
+    base AS (  -- only transaction events and writes: reads do not change what is measured;
+               -- only the columns the joins and windows need (their sorts carry every column)
+        SELECT source_id, conn_no, line_start, ts, duration_ms, class_id, tx_event,
+               CASE WHEN is_insert THEN coalesce(values_rows, 1) <= 1
+                    ELSE coalesce(rows_affected, 1) <= 1 END AS single_row
+        FROM conn
         WHERE kind = 'query'
           AND (tx_event IS NOT NULL OR class_id IN (SELECT class_id FROM wc))
     ),
     txe AS (  -- BEGIN / COMMIT events, numbered per connection
-        SELECT source_id, session, conn_no, line_start, tx_event,
+        SELECT source_id, conn_no, line_start, tx_event,
                row_number() OVER (PARTITION BY source_id, conn_no
                                   ORDER BY line_start) AS tx_no
         FROM base WHERE tx_event IN ('begin', 'end')
     ),
     ace AS (
-        SELECT source_id, session, conn_no, line_start, tx_event
+        SELECT source_id, conn_no, line_start, tx_event
         FROM base WHERE tx_event IN ('ac_off', 'ac_on')
     ),
     t AS (  -- each row with the last transaction and autocommit event before it (ASOF joins:
@@ -100,20 +104,19 @@ def _classes(workload: Workload) -> list[dict[str, Any]]:
     ends AS (  -- each COMMIT with the last write before it
         SELECT e.*, wr.line_start AS prev_write_line
         FROM (SELECT * FROM base WHERE tx_event = 'end') e
-        ASOF LEFT JOIN (SELECT source_id, session, conn_no, line_start FROM base
+        ASOF LEFT JOIN (SELECT source_id, conn_no, line_start FROM base
                         WHERE tx_event IS NULL) wr
           ON e.source_id = wr.source_id AND e.conn_no = wr.conn_no
          AND e.line_start > wr.line_start
     ),
     w AS (
-        SELECT *, coalesce(last_tx = 'begin', false) OR coalesce(last_ac = 'ac_off', false)
-                      AS in_tx,
+        SELECT source_id, conn_no, class_id, line_start, duration_ms, tx_id,
+               coalesce(last_tx = 'begin', false) OR coalesce(last_ac = 'ac_off', false)
+                   AS in_tx,
                lag(line_start) OVER c AS prev_line,
                epoch(ts) - lag(epoch(ts)) OVER c AS gap
         FROM t
-        WHERE tx_event IS NULL
-          AND CASE WHEN is_insert THEN coalesce(values_rows, 1) <= 1
-                   ELSE coalesce(rows_affected, 1) <= 1 END
+        WHERE tx_event IS NULL AND single_row
         WINDOW c AS (PARTITION BY source_id, conn_no, class_id ORDER BY line_start)
     ),
     b AS (
@@ -122,14 +125,18 @@ def _classes(workload: Workload) -> list[dict[str, Any]]:
                             ORDER BY line_start ROWS UNBOUNDED PRECEDING) AS burst
         FROM w
     ),
-    bursts AS (
-        SELECT source_id, session, conn_no, class_id, burst, count(*) AS n,
+    runs AS (
+        SELECT source_id, conn_no, class_id, burst, count(*) AS n,
                round(coalesce(fsum(duration_ms), 0), 3) AS ms,
                count(*) FILTER (WHERE in_tx) AS in_tx,
                count(DISTINCT tx_id) FILTER (WHERE in_tx) AS transactions,
                min(line_start) AS first_line, max(line_start) AS last_line
-        FROM b GROUP BY source_id, session, conn_no, class_id, burst
+        FROM b GROUP BY source_id, conn_no, class_id, burst
         HAVING count(*) >= ?
+    ),
+    bursts AS (  -- a connection's session (its pid / thread id), read for the bursts found
+        SELECT r.*, e.session FROM runs r
+        JOIN entries e ON e.source_id = r.source_id AND e.line_start = r.first_line
     ),
     commits AS (
         SELECT bu.source_id, bu.session, bu.conn_no, bu.class_id, bu.burst,
