@@ -51,13 +51,17 @@ def _pairs(workload: Workload) -> list[dict[str, Any]]:
     cte, params = connections_cte(workload)
     sql = f"""
     WITH {cte},
-    q AS (  -- runs are islands: consecutive rows of one class in one connection
+    starts AS (  -- runs are islands: consecutive rows of one class in one connection
         SELECT source_id, conn_no, line_start, duration_ms, class_id,
-               row_number() OVER (PARTITION BY source_id, conn_no ORDER BY line_start)
-               - row_number() OVER (PARTITION BY source_id, conn_no, class_id
-                                    ORDER BY line_start) AS island
+               class_id IS DISTINCT FROM lag(class_id) OVER c AS start
         FROM conn
         WHERE kind = 'query' AND class_id IS NOT NULL AND NOT is_control
+        WINDOW c AS (PARTITION BY source_id, conn_no ORDER BY line_start)
+    ),
+    q AS (  -- an island's number: the starts up to it (both windows sort per connection only)
+        SELECT *, sum(start::INTEGER) OVER (PARTITION BY source_id, conn_no ORDER BY line_start
+                                            ROWS UNBOUNDED PRECEDING) AS island
+        FROM starts
     ),
     runs AS (
         SELECT source_id, conn_no, class_id,
