@@ -89,6 +89,8 @@ cdef class Text:
     cdef int64_t* offsets
     cdef uint8_t* ok
     cdef Py_ssize_t n, ncap
+    cdef dict memo  # the last object add_json_object wrote (a copy), and its JSON
+    cdef bytes memo_json
 
     cdef int _value(self) except -1
     cdef int add(self, const char* text, Py_ssize_t size) except -1

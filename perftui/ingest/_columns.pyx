@@ -1,5 +1,8 @@
 """Column buffers shared by the compiled parsers (declarations and inline helpers: ``_columns.pxd``)."""
 
+from cpython.bytes cimport PyBytes_FromStringAndSize
+from cpython.dict cimport PyDict_Next
+from cpython.object cimport PyObject
 from cpython.unicode cimport PyUnicode_AsUTF8AndSize
 from libc.stdint cimport int32_t, int64_t, uint8_t, uintptr_t
 from libc.stdlib cimport free, realloc
@@ -86,6 +89,26 @@ cdef object fixed_array(object typ, const char* values, Py_ssize_t width, const 
     return pa.Array.from_buffers(typ, n, [bitmap(ok + a, n), buf], null_count=count_nulls(ok + a, n))
 
 
+cdef bint _same_items(dict a, dict b) except -1:
+    """The same keys and values in the same order (JSON text depends on the order); values
+    of the same type, so only what add_json_object accepted is matched."""
+    cdef Py_ssize_t i = 0, j = 0
+    cdef PyObject* ka
+    cdef PyObject* va
+    cdef PyObject* kb
+    cdef PyObject* vb
+    if len(a) != len(b):
+        return False
+    while PyDict_Next(a, &i, &ka, &va):
+        if not PyDict_Next(b, &j, &kb, &vb):
+            return False
+        if ka != kb and not (<object>ka == <object>kb):
+            return False
+        if va != vb and (type(<object>va) is not type(<object>vb) or not (<object>va == <object>vb)):
+            return False
+    return True
+
+
 cdef class Text:
     """A string column being filled: the values' UTF-8 back to back, int64 offsets, one validity
     byte per value. Text is copied in as entries finish, so no str has to live until
@@ -143,11 +166,17 @@ cdef class Text:
 
     cdef int add_json_object(self, object d) except -1:
         """A dict of str to str-or-None as the JSON text ``json.dumps(d, ensure_ascii=False,
-        separators=(",", ":"))`` gives, byte for byte; None or empty is NULL."""
+        separators=(",", ":"))`` gives, byte for byte; None or empty is NULL.
+
+        Entries of one log carry few distinct objects (a slow log's ``{"QC_hit":"No"}`` on
+        every entry): an object with the same items in the same order as the last one gets
+        the last one's JSON again."""
         cdef bint first = True
         cdef int64_t start = self.size
         if not d:
             return self.add_null()
+        if self.memo is not None and _same_items(<dict?>d, self.memo):
+            return self.add(<const char*>self.memo_json, len(self.memo_json))
         self._value()
         try:
             self._put("{", 1)
@@ -165,6 +194,8 @@ cdef class Text:
         except BaseException:
             self.size = start  # no half-written object before the next value
             raise
+        self.memo = dict(d)  # a copy: the caller's dict may change after this
+        self.memo_json = PyBytes_FromStringAndSize(self.data + start, self.size - start)
         self.ok[self.n] = True
         self.n += 1
         self.offsets[self.n] = self.size
@@ -276,3 +307,11 @@ def plain_float_value(bytes text) -> float | None:
     """``plain_float`` for the tests: the value, or None where it declines the text."""
     cdef double out = 0.0
     return out if plain_float(text, 0, len(text), &out) else None
+
+
+def json_texts(list objects) -> list:
+    """What ``add_json_object`` stores for each object in turn, for the tests."""
+    cdef Text t = Text()
+    for d in objects:
+        t.add_json_object(d)
+    return t.array(0, t.n).to_pylist()
