@@ -61,9 +61,19 @@ def test_cached_classes_equal_fingerprinting_each_batch(name: str, max_bytes: in
         )
 
 
+def _upper(texts: pa.Array) -> pa.Table:
+    return pa.table({"query": texts, "fingerprint": pa.compute.utf8_upper(texts)})
+
+
+def test_a_batch_without_texts_first_or_later() -> None:
+    cache = FingerprintCache()
+    assert cache.fingerprinted(pa.array([], pa.string()), _upper).num_rows == 0
+    cache.fingerprinted(pa.array(["select 1"]), _upper)
+    assert cache.fingerprinted(pa.array([], pa.string()), _upper).num_rows == 0
+
+
 def test_cache_stays_within_its_bound_and_keeps_the_last_batch() -> None:
-    def compute(texts: pa.Array) -> pa.Table:
-        return pa.table({"query": texts, "fingerprint": pa.compute.utf8_upper(texts)})
+    compute = _upper
 
     cache = FingerprintCache(max_bytes=1_000)
     for batch in range(50):

@@ -40,8 +40,8 @@ class FingerprintCache:
         unknown = texts.filter(known.is_null())
         self.misses += len(unknown)
         self.hits += len(texts) - len(unknown)
-        if not len(unknown):
-            return self._table.take(known.drop_null())  # type: ignore[union-attr]
+        if self._table is not None and not len(unknown):
+            return self._table.take(known.drop_null())
         new = compute(unknown)
         if self._table is None or known.null_count == len(known):
             result = new
