@@ -224,19 +224,21 @@ def _fingerprinted(
     cache: FingerprintCache | None = None,
 ) -> pa.Table:
     """The distinct texts of ``query`` with their fingerprint, class id and attributes."""
-
-    def compute(texts: pa.Array) -> pa.Table:
-        con.register("_perftui_texts_in", pa.table({"query": texts}))
-        try:
-            fingerprinted = con.sql(_texts_sql(dialect)).to_arrow_table()
-        finally:
-            con.unregister("_perftui_texts_in")
-        return _post_process(fingerprinted, dialect)
-
     distinct = pc.unique(query).drop_null()
     if isinstance(distinct, pa.ChunkedArray):
         distinct = distinct.combine_chunks()
+    compute = functools.partial(_fingerprint_texts, con, dialect=dialect)
     return compute(distinct) if cache is None else cache.fingerprinted(distinct, compute)
+
+
+def _fingerprint_texts(con: duckdb.DuckDBPyConnection, texts: pa.Array, dialect: str) -> pa.Table:
+    """``texts`` (distinct) with their fingerprint, class id and attributes, in DuckDB."""
+    con.register("_perftui_texts_in", pa.table({"query": texts}))
+    try:
+        fingerprinted = con.sql(_texts_sql(dialect)).to_arrow_table()
+    finally:
+        con.unregister("_perftui_texts_in")
+    return _post_process(fingerprinted, dialect)
 
 
 def _post_process(texts: pa.Table, dialect: str) -> pa.Table:

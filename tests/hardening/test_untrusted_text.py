@@ -415,7 +415,7 @@ REVIEWED_SQL_SITES: dict[tuple[str, str], str] = {
     ("store/queries.py", "totals"): "window clause from Window.where (parameters)",
     ("store/schema.py", "_create_or_migrate"): "DDL constant",
     ("store/writer.py", "insert_batch"): "the finite-value CASE and attribute names from code",
-    ("store/writer.py", "_fingerprinted"): "fingerprint SQL built in code per dialect",
+    ("store/writer.py", "_fingerprint_texts"): "fingerprint SQL built in code per dialect",
     ("store/schema.py", "setting"): "setting names are literals at every call; values are ?",
     ("tui/advisor.py", "analyse_file"): "int() of the thread count",
     ("tui/data.py", "__init__"): "cache schema name constant",
