@@ -410,7 +410,7 @@ class BackgroundWriter:
         self._settings.enter_context(single_threaded(con))
         self._settings.enter_context(without_fsst(con))
         self._classifier = con.cursor()
-        self._cache = FingerprintCache()
+        self._cache: FingerprintCache | None = FingerprintCache()
         self._jobs: queue.Queue[tuple[str, pa.Table] | None] = queue.Queue(maxsize=depth)
         self._classified: queue.Queue[tuple[str, pa.Table | Classified] | None] = queue.Queue(
             maxsize=depth
@@ -477,10 +477,12 @@ class BackgroundWriter:
             raise self._error
 
     def close(self) -> None:
-        """Wait for every queued batch; re-raise the first failure."""
+        """Wait for every queued batch; re-raise the first failure. The fingerprint cache goes
+        now, so the driver's release of Arrow's unused memory after ingest includes it."""
         self._jobs.put(None)
         for thread in self._threads:
             thread.join()
+        self._cache = None
         self._classifier.close()
         self._settings.close()
         self._raise()
