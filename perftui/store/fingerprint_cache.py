@@ -17,7 +17,7 @@ from collections.abc import Callable
 import pyarrow as pa
 import pyarrow.compute as pc
 
-MAX_BYTES = 8 << 20  # of text held
+MAX_BYTES = 4 << 20  # of text held (RSS grows by ~8x this: texts, fingerprints, copies)
 
 
 class FingerprintCache:
