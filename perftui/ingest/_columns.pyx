@@ -90,8 +90,9 @@ cdef object fixed_array(object typ, const char* values, Py_ssize_t width, const 
 
 
 cdef bint _same_items(dict a, dict b) except -1:
-    """The same keys and values in the same order (JSON text depends on the order); values
-    of the same type, so only what add_json_object accepted is matched."""
+    """The same keys and values in the same order (JSON text depends on the order); str keys
+    and values of the same type, so only what add_json_object accepted is matched (and no
+    user ``__eq__`` runs while the borrowed items are in use)."""
     cdef Py_ssize_t i = 0, j = 0
     cdef PyObject* ka
     cdef PyObject* va
@@ -102,8 +103,8 @@ cdef bint _same_items(dict a, dict b) except -1:
     while PyDict_Next(a, &i, &ka, &va):
         if not PyDict_Next(b, &j, &kb, &vb):
             return False
-        if ka != kb and not (<object>ka == <object>kb):
-            return False
+        if type(<object>ka) is not str or (ka != kb and not (<object>ka == <object>kb)):
+            return False  # a key that is not a str goes the checked way (TypeError)
         if va != vb and (type(<object>va) is not type(<object>vb) or not (<object>va == <object>vb)):
             return False
     return True

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -42,3 +43,11 @@ def test_repeats_nulls_and_changes_between_objects() -> None:
         None,
         '{"a":null}',
     ]
+
+
+def test_a_key_that_is_not_a_str_is_refused_after_an_equal_str_key() -> None:
+    class Key(str):
+        pass
+
+    with pytest.raises(TypeError):
+        _texts([{"a": "x"}, {Key("a"): "x"}])
