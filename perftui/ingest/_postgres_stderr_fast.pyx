@@ -868,7 +868,6 @@ cdef class FastPostgresStderrParser:
         cdef list parts = st.r_msg
         cdef str text
         cdef Py_ssize_t base
-        cdef double ts
         att = None
         if st.r_cur is not None:  # continuation or attachment lines came
             st.r_cur = None
@@ -908,6 +907,14 @@ cdef class FastPostgresStderrParser:
             and self._extended(st, g, sev, text, base, att)
         ):
             return 0
+        e = self._entry(st, g, sev)
+        self._handle(st, e, text[base:] if base else text, att)
+        return 0
+
+    cdef object _entry(self, _Session st, tuple g, object sev):
+        """The Entry of the open message as the Python parser's ``close`` builds it: position,
+        stamp, session, prefix fields (else the session's), severity and prefix extras."""
+        cdef double ts
         e = Entry(
             st.r_line,
             st.r_n,
@@ -922,8 +929,7 @@ cdef class FastPostgresStderrParser:
         e.severity = sev
         if self._extras:
             e.extra = self._prefix_extra(g)
-        self._handle(st, e, text[base:] if base else text, att)
-        return 0
+        return e
 
     cdef bint _statement(self, _Session st, tuple g, str text, Py_ssize_t base) except -1:
         """``duration: X ms  statement: Q`` (ASCII ``text[base:]``) in a session that holds
@@ -968,11 +974,11 @@ cdef class FastPostgresStderrParser:
     ) except -1:
         """``duration: X ms  parse|bind|execute name: Q`` (ASCII ``text[base:]``, the DETAIL
         parameters as the only attachment if any) in a session that holds no statement or
-        plan: what ``Folder.handle`` does with it (``_extended``, ``_phase``,
-        ``_fold_phases``), in C. False (nothing done) for any other message."""
+        plan: what ``Folder.handle`` does with it (``_extended``, ``_phase``) in C, then the
+        Folder's own ``_fold_phases``. False (nothing done) for any other message."""
         cdef const char* s = <const char*>PyUnicode_DATA(text)
         cdef Py_ssize_t n = PyUnicode_GET_LENGTH(text), end, k, body, colon
-        cdef double duration, ts
+        cdef double duration
         cdef int phase  # 0 execute, 1 bind, 2 parse
         cdef bint fetch
         if not _has(s, base, n, b"duration: ", 10):
@@ -1011,20 +1017,7 @@ cdef class FastPostgresStderrParser:
             name = name[:slash]
         if name == "<unnamed>":
             name = None
-        e = Entry(
-            st.r_line,
-            st.r_n,
-            QUERY,
-            ts if self._ts(g[self._ts_i], &ts) else None,
-            st.key if self._key_is_session else None,
-            g[self._user_i] or st.user,
-            g[self._db_i] or st.db,
-            g[self._host_i] or st.host,
-            g[self._app_i] or st.app,
-        )
-        e.severity = sev
-        if self._extras:
-            e.extra = self._prefix_extra(g)
+        e = self._entry(st, g, sev)
         e.duration_ms = duration
         e.statement_name = name
         e.query = text[colon + 2 :].strip()
@@ -1046,7 +1039,7 @@ cdef class FastPostgresStderrParser:
                 self._folder._emit_phase(old)
             pending[name] = e
             return True
-        self._fold_phases(st, e)
+        self._folder._fold_phases(st, e)
         if fetch:
             if e.extra is None:
                 e.extra = {"phase": "fetch"}
@@ -1054,32 +1047,6 @@ cdef class FastPostgresStderrParser:
                 e.extra["phase"] = "fetch"
         self._rows.append(e)
         return True
-
-    cdef int _fold_phases(self, _Session st, object e) except -1:
-        """``Folder._fold_phases``: the pending parse and bind of this statement name join
-        its execution when their text is the same, else are emitted on their own."""
-        name = e.statement_name
-        parse = st.parses.pop(name, None) if st.parses else None
-        if not st.parses:
-            st.parses = None
-        if parse is not None:
-            if parse.query == e.query:
-                e.parse_ms = parse.parse_ms
-                _absorb(e, parse)
-            else:
-                self._folder._emit_phase(parse)
-        bind = st.binds.pop(name, None) if st.binds else None
-        if not st.binds:
-            st.binds = None
-        if bind is not None:
-            if bind.query == e.query:
-                e.bind_ms = bind.bind_ms
-                if e.params is None:
-                    e.params = bind.params
-                _absorb(e, bind)
-            else:
-                self._folder._emit_phase(bind)
-        return 0
 
     cdef int _received(self, _Session st, tuple g, object sev, str msg) except -1:
         """``connection received: …``: what ``Folder._connection`` does with it, the Entry it
@@ -1330,13 +1297,6 @@ cdef class FastPostgresStderrParser:
             (<_Session>st).r_line = 0
             if self._cont is st:
                 self._cont = None
-
-
-cdef inline void _absorb(object into, object other) except *:
-    """``postgres_stderr._absorb``: ``other``'s lines become part of ``into``."""
-    into.n_lines += other.n_lines
-    if other.line_start < into.line_start:
-        into.line_start = other.line_start
 
 
 def _r_line(_Session st) -> int:
