@@ -1149,8 +1149,10 @@ cdef class FastPostgresStderrParser:
         fields = _disconnected_fields(msg)
         if fields is None:
             m = _disconnected_match(msg)
-            if m is None:
+            ms = None if m is None else _py.session_ms(m)
+            if ms is None:  # the Folder makes it a message
                 return False
+            fields = (ms, m["user"] or None, m["db"] or None, m["host"] or None)
         user = g[self._user_i] or st.user
         db = g[self._db_i] or st.db
         host = g[self._host_i] or st.host
@@ -1163,13 +1165,6 @@ cdef class FastPostgresStderrParser:
             or st.holds_conn()
         ):
             self._folder.flush_session(st)
-        if fields is None:
-            fields = (
-                (int(m["h"]) * 3600 + int(m["m"]) * 60 + float(m["s"])) * 1000.0,
-                m["user"] or None,
-                m["db"] or None,
-                m["host"] or None,
-            )
         duration = fields[0]
         user = fields[1] or user
         db = fields[2] or db

@@ -375,13 +375,14 @@ class Folder:
 
     def _disconnection(self, st: Session, e: Entry, msg: str) -> None:
         m = _DISCONNECTED.match(msg)
-        if m is None:
+        ms = None if m is None else session_ms(m)
+        if ms is None:  # not the message's shape, or a time like 0:00:1.2.3
             self._message(st, e, msg, None)
             return
         self.flush_session(st)
         e.kind = DISCONNECT
         e.message = msg
-        e.duration_ms = (int(m["h"]) * 3600 + int(m["m"]) * 60 + float(m["s"])) * 1000.0
+        e.duration_ms = ms
         e.user = m["user"] or e.user
         e.db = m["db"] or e.db
         e.host = m["host"] or e.host
@@ -460,6 +461,15 @@ class Folder:
     def pending_line(self) -> int | None:
         starts = [s for st in self.sessions.values() if (s := st.oldest()) is not None]
         return min(starts) if starts else None
+
+
+def session_ms(m: re.Match[str]) -> float | None:
+    """The session time of a ``_DISCONNECTED`` match in ms; None when its seconds are no
+    number (``[\\d.]+`` also matches ``1.2.3``)."""
+    try:
+        return (int(m["h"]) * 3600 + int(m["m"]) * 60 + float(m["s"])) * 1000.0
+    except ValueError:
+        return None
 
 
 def _absorb(into: Entry, other: Entry) -> None:

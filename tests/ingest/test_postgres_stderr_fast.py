@@ -199,6 +199,7 @@ HAND_MADE: dict[str, tuple[str, list[str]]] = {
             C.format(6) + "LOG:  disconnection: session time: 0:00:01.5",
             C.format(6) + "DETAIL:  an attachment",
             C.format(6) + "LOG:  disconnection: session time: x",
+            C.format(6) + "LOG:  disconnection: session time: 0:00:.01.",  # float() refuses it
             C.format(6) + "LOG:  disconnection: session time: 999999999999:59:59.999 user=",
             C.format(6) + "LOG:  disconnection: session time: 1:2:3 user=a database= host=h",
             C.format(7) + "LOG:  connection authorized: user=carol database=shop",
