@@ -18,6 +18,9 @@ else:
             # The column buffers both parsers cimport (declared in _columns.pxd).
             Extension("perftui.ingest._columns", ["perftui/ingest/_columns.pyx"]),
             Extension("perftui.ingest._mysql_slow_fast", ["perftui/ingest/_mysql_slow_fast.pyx"]),
+            # Fingerprints of the texts without comments or other rare constructs (the SQL
+            # chain in fingerprint.py does the rest).
+            Extension("perftui._fingerprint_fast", ["perftui/_fingerprint_fast.pyx"]),
             Extension(
                 "perftui.ingest._postgres_stderr_fast", ["perftui/ingest/_postgres_stderr_fast.pyx"]
             ),
