@@ -492,6 +492,8 @@ def fingerprint_texts(texts, bint pg):
     """(fingerprints, limit_value, offset_value, in_list_len, values_rows) for ``texts`` (an
     Arrow string array without nulls): Arrow arrays, null where a text is declined (its
     attributes are then null too and must come from the SQL path with its fingerprint)."""
+    if texts.null_count:
+        raise ValueError("fingerprint_texts takes texts without nulls")
     arr = texts.cast(pa.large_string())
     cdef Py_ssize_t n = len(arr), i, a, b, m, size, total = 0, cap
     cdef void* grown

@@ -207,3 +207,9 @@ def test_writer_uses_the_compiled_fingerprinter() -> None:
     """With the module built (and PERFTUI_PURE_PYTHON unset), ingest takes the fast path."""
     _fast()
     assert writer._fast_fingerprints is not None
+
+
+def test_a_null_text_is_refused() -> None:
+    """The writer drops nulls first; a caller that does not gets an error, not a fingerprint."""
+    with pytest.raises(ValueError, match="without nulls"):
+        _fast()(pa.array(["SELECT 1", None]), False)
