@@ -60,15 +60,16 @@ def _classes(workload: Workload) -> list[dict[str, Any]]:
     with plain float sums two equal bursts could swap when the plan changed the row order."""
     t = workload.thresholds
     cte, params = connections_cte(workload)
-    has_tx, has_ac = _tx_events(workload)
+    joined = _has_tx_events(workload)
     # An ASOF join sorts its left side (2 M rows) even when the right side is empty: join only
-    # to the kinds of event the logs have (PostgreSQL logs rarely SET autocommit; MySQL ones
-    # rarely BEGIN). With no such event, the last one before any row is NULL, as the join gave.
-    tx_join = _last_event_before("txe", "x") if has_tx else ""
-    ac_join = _last_event_before("ace", "a") if has_ac else ""
-    last_tx = "x.tx_event" if has_tx else "NULL::VARCHAR"
-    tx_no = "x.tx_no" if has_tx else "NULL::BIGINT"
-    last_ac = "a.tx_event" if has_ac else "NULL::VARCHAR"
+    # when the logs have transaction events at all. One join to all events, each carrying the
+    # state after it (last BEGIN/COMMIT with its number, last SET autocommit), instead of one
+    # join per kind of event: the events are few, the rows they are joined to many.
+    # With no event before a row, its state is NULL, as the join gives.
+    ev_join = _last_event_before("ev", "x") if joined else ""
+    last_tx = "x.last_tx" if joined else "NULL::VARCHAR"
+    tx_no = "x.tx_no" if joined else "NULL::BIGINT"
+    last_ac = "x.last_ac" if joined else "NULL::VARCHAR"
     sql = f"""
     WITH {cte},
     wc AS (
@@ -84,22 +85,24 @@ def _classes(workload: Workload) -> list[dict[str, Any]]:
         WHERE kind = 'query'
           AND (tx_event IS NOT NULL OR class_id IN (SELECT class_id FROM wc))
     ),
-    txe AS (  -- BEGIN / COMMIT events, numbered per connection
-        SELECT source_id, conn_no, line_start, tx_event,
-               row_number() OVER (PARTITION BY source_id, conn_no
-                                  ORDER BY line_start) AS tx_no
-        FROM base WHERE tx_event IN ('begin', 'end')
+    ev AS (  -- each event with the connection's transaction state after it: the last
+             -- BEGIN / COMMIT (and how many so far), the last SET autocommit
+        SELECT source_id, conn_no, line_start,
+               last_value(CASE WHEN tx_event IN ('begin', 'end') THEN tx_event END IGNORE NULLS)
+                   OVER e AS last_tx,
+               sum(CASE WHEN tx_event IN ('begin', 'end') THEN 1 ELSE 0 END) OVER e AS tx_no,
+               last_value(CASE WHEN tx_event IN ('ac_off', 'ac_on') THEN tx_event END
+                          IGNORE NULLS) OVER e AS last_ac
+        FROM base WHERE tx_event IS NOT NULL
+        WINDOW e AS (PARTITION BY source_id, conn_no ORDER BY line_start
+                     ROWS UNBOUNDED PRECEDING)
     ),
-    ace AS (
-        SELECT source_id, conn_no, line_start, tx_event
-        FROM base WHERE tx_event IN ('ac_off', 'ac_on')
-    ),
-    t AS (  -- each row with the last transaction and autocommit event before it (ASOF joins:
-            -- last_value(… IGNORE NULLS) windows over the same rows took 10x longer)
+    t AS (  -- each row with the state after the last event before it (an ASOF join:
+            -- last_value(… IGNORE NULLS) windows over all the rows took 10x longer)
         SELECT b.*, {last_tx} AS last_tx, {last_ac} AS last_ac,
                coalesce({tx_no}, 0)
                + CASE WHEN b.tx_event IN ('begin', 'end') THEN 1 ELSE 0 END AS tx_id
-        FROM base b{tx_join}{ac_join}
+        FROM base b{ev_join}
     ),
     ends AS (  -- each COMMIT with the last write before it
         SELECT e.*, wr.line_start AS prev_write_line
@@ -198,20 +201,19 @@ def _last_event_before(events: str, alias: str) -> str:
          AND b.line_start > {alias}.line_start"""
 
 
-def _tx_events(workload: Workload) -> tuple[bool, bool]:
-    """Whether the statements include BEGIN/COMMIT events, and SET autocommit events (one scan
-    of the connections table's ``tx_event``: a few tens of ms on 6 M rows)."""
+def _has_tx_events(workload: Workload) -> bool:
+    """Whether the statements include transaction events: BEGIN/COMMIT or SET autocommit (one
+    scan of the connections table's ``tx_event``: a few tens of ms on 6 M rows)."""
     cte, params = connections_cte(workload)
     row = first(
         workload.con.execute(
             f"""WITH {cte}
-        SELECT count(*) FILTER (WHERE tx_event IN ('begin', 'end')) > 0,
-               count(*) FILTER (WHERE tx_event IN ('ac_off', 'ac_on')) > 0
+        SELECT count(*) FILTER (WHERE tx_event IS NOT NULL) > 0
         FROM conn WHERE kind = 'query'""",
             params,
         )
     )
-    return bool(row[0]), bool(row[1])
+    return bool(row[0])
 
 
 def _finding(

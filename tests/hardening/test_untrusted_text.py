@@ -405,7 +405,7 @@ REVIEWED_SQL_SITES: dict[tuple[str, str], str] = {
     ("rules/log_filter.py", "filtering_warnings"): "window clause from Window.where",
     ("rules/n_plus_one.py", "_pairs"): "connections CTE built in code, parameters",
     ("rules/row_by_row_write.py", "_classes"): "connections CTE and ASOF joins from code",
-    ("rules/row_by_row_write.py", "_tx_events"): "connections CTE built in code",
+    ("rules/row_by_row_write.py", "_has_tx_events"): "connections CTE built in code",
     ("store/connections.py", "stored"): "kind and end-of-connection SQL constants",
     ("store/connections.py", "renumber"): "SQL constants; the source id is a parameter",
     ("rules/unbounded_result.py", "detect"): "window clause from Window.where (parameters)",
