@@ -51,28 +51,39 @@ def _pairs(workload: Workload) -> list[dict[str, Any]]:
     cte, params = connections_cte(workload)
     sql = f"""
     WITH {cte},
-    starts AS (  -- runs are islands: consecutive rows of one class in one connection
-        SELECT source_id, conn_no, line_start, duration_ms, class_id,
-               class_id IS DISTINCT FROM lag(class_id) OVER c AS start
+    marks AS (  -- runs are islands: consecutive rows of one class in one connection. One sort
+                -- per connection marks each row's place: first / last of its run, its number,
+                -- and the running total of its connection's times (in line order, so the same
+                -- every run; logged times are whole microseconds, so a run's difference of two
+                -- totals rounds to the same 3 decimals as the sum of its own times).
+        SELECT source_id, conn_no, line_start, class_id,
+               class_id IS DISTINCT FROM lag(class_id) OVER c AS first_of_run,
+               class_id IS DISTINCT FROM lead(class_id) OVER c AS last_of_run,
+               row_number() OVER c AS rn,
+               coalesce(duration_ms, 0) AS ms_here,
+               sum(coalesce(duration_ms, 0)) OVER c AS ms_so_far
         FROM conn
         WHERE kind = 'query' AND class_id IS NOT NULL AND NOT is_control
-        WINDOW c AS (PARTITION BY source_id, conn_no ORDER BY line_start)
+        WINDOW c AS (PARTITION BY source_id, conn_no ORDER BY line_start
+                     ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
     ),
-    q AS (  -- an island's number: the starts up to it (both windows sort per connection only)
-        SELECT *, sum(start::INTEGER) OVER (PARTITION BY source_id, conn_no ORDER BY line_start
-                                            ROWS UNBOUNDED PRECEDING) AS island
-        FROM starts
-    ),
-    runs AS (
-        SELECT source_id, conn_no, class_id,
-               count(*) AS n, round(coalesce(fsum(duration_ms), 0), 3) AS ms,
-               min(line_start) AS first_line, max(line_start) AS last_line
-        FROM q GROUP BY source_id, conn_no, class_id, island
+    ends AS (  -- only the first and last rows of runs: a run's first row is followed by its
+               -- last (unless it is both), and preceded by the last row of the run before it
+        SELECT source_id, conn_no, class_id, first_of_run, line_start AS first_line, rn,
+               ms_so_far - ms_here AS ms_before,
+               CASE WHEN last_of_run THEN line_start ELSE lead(line_start) OVER e END
+                   AS last_line,
+               CASE WHEN last_of_run THEN rn ELSE lead(rn) OVER e END AS last_rn,
+               CASE WHEN last_of_run THEN ms_so_far ELSE lead(ms_so_far) OVER e END AS ms_to,
+               lag(class_id) OVER e AS source_class, lag(line_start) OVER e AS source_line
+        FROM marks WHERE first_of_run OR last_of_run
+        WINDOW e AS (PARTITION BY source_id, conn_no ORDER BY line_start)
     ),
     seq AS (
-        SELECT *, lag(class_id) OVER s AS source_class, lag(last_line) OVER s AS source_line
-        FROM runs
-        WINDOW s AS (PARTITION BY source_id, conn_no ORDER BY first_line)
+        SELECT source_id, conn_no, class_id, last_rn - rn + 1 AS n,
+               round(ms_to - ms_before, 3) AS ms, first_line, last_line,
+               source_class, source_line
+        FROM ends WHERE first_of_run
     ),
     found AS (
         SELECT seq.*, s.dialect FROM seq
