@@ -43,10 +43,12 @@ def detect(workload: Workload) -> Iterator[Finding]:
 def _pairs(workload: Workload) -> list[dict[str, Any]]:
     """Qualifying runs grouped per (source class, repeated class), biggest time first.
 
-    Times are ``round(fsum(…), 3)``: a plain float ``sum`` depends on the order rows reach it
-    (which the engine does not fix), and the example run is the ``arg_max`` of (executions, ms,
-    then the earliest source and line), so an order-dependent last bit could pick another run.
-    Rounded compensated sums make the key, and so the report, the same run to run."""
+    Times are rounded to 3 decimals and summed in a fixed order (a run's: the difference of two
+    running totals in line order; the groups': ``fsum``): a plain float ``sum`` depends on the
+    order rows reach it (which the engine does not fix), and the example run is the ``arg_max``
+    of (executions, ms, then the earliest source and line), so an order-dependent last bit could
+    pick another run. Fixed-order, rounded sums make the key, and so the report, the same run
+    to run."""
     t = workload.thresholds
     cte, params = connections_cte(workload)
     sql = f"""
