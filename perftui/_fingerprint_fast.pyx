@@ -314,6 +314,21 @@ cdef Py_ssize_t first_limit(const uint8_t* s, Py_ssize_t n, uint8_t* out) noexce
 
 # --- attributes, read from the statement as logged --------------------------------------------
 
+cdef Py_ssize_t word_starts(
+    const uint8_t* s, Py_ssize_t n, Py_ssize_t* words
+) noexcept nogil:
+    """Where words starting with l, o or i (any case) begin: the only places ``\\blimit``,
+    ``\\boffset`` and ``\\bin`` can match, so the attribute scans look there alone."""
+    cdef Py_ssize_t i, nw = 0
+    cdef uint8_t c
+    for i in range(n):
+        c = s[i] | 0x20
+        if (c == b'l' or c == b'o' or c == b'i') and boundary_before(s, i) and is_word(s[i]):
+            words[nw] = i
+            nw += 1
+    return nw
+
+
 cdef bint number(const uint8_t* s, Py_ssize_t a, Py_ssize_t b, int64_t* value) noexcept nogil:
     """``TRY_CAST(digits AS BIGINT)``: False when it does not fit."""
     cdef int64_t v = 0
@@ -328,10 +343,13 @@ cdef bint number(const uint8_t* s, Py_ssize_t a, Py_ssize_t b, int64_t* value) n
     return True
 
 
-cdef bint limit_value(const uint8_t* s, Py_ssize_t n, int64_t* value) noexcept nogil:
+cdef bint limit_value(
+    const uint8_t* s, Py_ssize_t n, const Py_ssize_t* words, Py_ssize_t nw, int64_t* value
+) noexcept nogil:
     """coalesce(first ``\\blimit\\s+\\d+\\s*,\\s*(\\d+)``, first ``\\blimit\\s+(\\d+)``)."""
-    cdef Py_ssize_t i, p, q
-    for i in range(n):
+    cdef Py_ssize_t i, k, p, q
+    for k in range(nw):
+        i = words[k]
         if lower(s[i]) == b'l' and boundary_before(s, i) and word_at(s, n, i, b"limit"):
             p = skip_space(s, n, i + 5)
             if p == i + 5:
@@ -347,7 +365,8 @@ cdef bint limit_value(const uint8_t* s, Py_ssize_t n, int64_t* value) noexcept n
                     if number(s, p, q, value):
                         return True
                     break
-    for i in range(n):
+    for k in range(nw):
+        i = words[k]
         if lower(s[i]) == b'l' and boundary_before(s, i) and word_at(s, n, i, b"limit"):
             p = skip_space(s, n, i + 5)
             q = skip_digits(s, n, p)
@@ -356,10 +375,13 @@ cdef bint limit_value(const uint8_t* s, Py_ssize_t n, int64_t* value) noexcept n
     return False
 
 
-cdef bint offset_value(const uint8_t* s, Py_ssize_t n, int64_t* value) noexcept nogil:
+cdef bint offset_value(
+    const uint8_t* s, Py_ssize_t n, const Py_ssize_t* words, Py_ssize_t nw, int64_t* value
+) noexcept nogil:
     """coalesce(first ``\\boffset\\s+(\\d+)``, first ``\\blimit\\s+(\\d+)\\s*,``)."""
-    cdef Py_ssize_t i, p, q
-    for i in range(n):
+    cdef Py_ssize_t i, k, p, q
+    for k in range(nw):
+        i = words[k]
         if lower(s[i]) == b'o' and boundary_before(s, i) and word_at(s, n, i, b"offset"):
             p = skip_space(s, n, i + 6)
             q = skip_digits(s, n, p)
@@ -367,7 +389,8 @@ cdef bint offset_value(const uint8_t* s, Py_ssize_t n, int64_t* value) noexcept 
                 if number(s, p, q, value):
                     return True
                 break
-    for i in range(n):
+    for k in range(nw):
+        i = words[k]
         if lower(s[i]) == b'l' and boundary_before(s, i) and word_at(s, n, i, b"limit"):
             p = skip_space(s, n, i + 5)
             q = skip_digits(s, n, p)
@@ -386,13 +409,16 @@ cdef Py_ssize_t in_open(const uint8_t* s, Py_ssize_t n, Py_ssize_t i) noexcept n
     return i + 1 if i < n and s[i] == b'(' else -1
 
 
-cdef bint in_list_len(const uint8_t* s, Py_ssize_t n, int64_t* value) noexcept nogil:
+cdef bint in_list_len(
+    const uint8_t* s, Py_ssize_t n, const Py_ssize_t* words, Py_ssize_t nw, int64_t* value
+) noexcept nogil:
     """Items of the first ``\\bin\\s*\\(([^()]*)\\)`` (1 when none) when some
     ``\\bin\\s*\\(\\s*[^()\\s]`` is there and no ``\\bin\\s*\\(\\s*select\\b``."""
-    cdef Py_ssize_t i, p, q
+    cdef Py_ssize_t i, k, p, q
     cdef bint listed = False
     cdef int64_t commas
-    for i in range(n):
+    for k in range(nw):
+        i = words[k]
         p = in_open(s, n, i)
         if p < 0:
             continue
@@ -404,7 +430,8 @@ cdef bint in_list_len(const uint8_t* s, Py_ssize_t n, int64_t* value) noexcept n
     if not listed:
         return False
     value[0] = 1
-    for i in range(n):
+    for k in range(nw):
+        i = words[k]
         p = in_open(s, n, i)
         if p < 0:
             continue
@@ -505,6 +532,8 @@ def fingerprint_texts(texts, bint pg):
     cdef uint8_t* one = NULL
     cdef uint8_t* two = NULL
     cdef uint8_t* out = NULL
+    cdef Py_ssize_t* words = NULL  # word starts of one text (attributes)
+    cdef Py_ssize_t nw
     cdef int64_t* out_offsets = <int64_t*>malloc((n + 1) * sizeof(int64_t))
     cdef uint8_t* ok = <uint8_t*>malloc(max(n, 1))
     cdef _Column limits = _Column(n), offsets_ = _Column(n), in_lists = _Column(n)
@@ -533,9 +562,11 @@ def fingerprint_texts(texts, bint pg):
                 scratch = 2 * size + 16
                 free(one)
                 free(two)
+                free(words)
                 one = <uint8_t*>malloc(scratch)
                 two = <uint8_t*>malloc(scratch)
-                if one == NULL or two == NULL:
+                words = <Py_ssize_t*>malloc(scratch * sizeof(Py_ssize_t))
+                if one == NULL or two == NULL or words == NULL:
                     raise MemoryError()
             m = literals(data + a, multi_row_end(data + a, size), one, pg)
             if m < 0:
@@ -554,9 +585,10 @@ def fingerprint_texts(texts, bint pg):
             total += m
             out_offsets[i + 1] = total
             ok[i] = 1
-            limits.ok[i] = limit_value(data + a, size, &limits.values[i])
-            offsets_.ok[i] = offset_value(data + a, size, &offsets_.values[i])
-            in_lists.ok[i] = in_list_len(data + a, size, &in_lists.values[i])
+            nw = word_starts(data + a, size, words)
+            limits.ok[i] = limit_value(data + a, size, words, nw, &limits.values[i])
+            offsets_.ok[i] = offset_value(data + a, size, words, nw, &offsets_.values[i])
+            in_lists.ok[i] = in_list_len(data + a, size, words, nw, &in_lists.values[i])
             values.ok[i] = values_rows(data + a, size, &values.values[i])
         fingerprints = pa.Array.from_buffers(
             pa.large_string(),
@@ -570,6 +602,7 @@ def fingerprint_texts(texts, bint pg):
     finally:
         free(one)
         free(two)
+        free(words)
         free(out)
         free(out_offsets)
         free(ok)
