@@ -343,35 +343,47 @@ cdef bint number(const uint8_t* s, Py_ssize_t a, Py_ssize_t b, int64_t* value) n
     return True
 
 
+cdef inline Py_ssize_t keyword_number(
+    const uint8_t* s, Py_ssize_t n, Py_ssize_t i, const char* keyword, Py_ssize_t length,
+    Py_ssize_t* digits
+) noexcept nogil:
+    """``keyword\\s+(\\d+)`` at a word start ``i``: the end of the digits (their start in
+    ``digits``), or -1."""
+    cdef Py_ssize_t p, q
+    if not word_at(s, n, i, keyword):
+        return -1
+    p = skip_space(s, n, i + length)
+    q = skip_digits(s, n, p)
+    if p == i + length or q == p:
+        return -1
+    digits[0] = p
+    return q
+
+
+cdef inline bint comma_after(const uint8_t* s, Py_ssize_t n, Py_ssize_t q) noexcept nogil:
+    """``\\s*,`` at ``q``."""
+    q = skip_space(s, n, q)
+    return q < n and s[q] == b','
+
+
 cdef bint limit_value(
     const uint8_t* s, Py_ssize_t n, const Py_ssize_t* words, Py_ssize_t nw, int64_t* value
 ) noexcept nogil:
     """coalesce(first ``\\blimit\\s+\\d+\\s*,\\s*(\\d+)``, first ``\\blimit\\s+(\\d+)``)."""
-    cdef Py_ssize_t i, k, p, q
+    cdef Py_ssize_t k, p, q
     for k in range(nw):
-        i = words[k]
-        if lower(s[i]) == b'l' and boundary_before(s, i) and word_at(s, n, i, b"limit"):
-            p = skip_space(s, n, i + 5)
-            if p == i + 5:
-                continue
+        q = keyword_number(s, n, words[k], b"limit", 5, &p)
+        if q >= 0 and comma_after(s, n, q):
+            p = skip_space(s, n, skip_space(s, n, q) + 1)
             q = skip_digits(s, n, p)
-            if q == p:
-                continue
-            q = skip_space(s, n, q)
-            if q < n and s[q] == b',':
-                p = skip_space(s, n, q + 1)
-                q = skip_digits(s, n, p)
-                if q > p:
-                    if number(s, p, q, value):
-                        return True
-                    break
+            if q > p:
+                if number(s, p, q, value):
+                    return True
+                break
     for k in range(nw):
-        i = words[k]
-        if lower(s[i]) == b'l' and boundary_before(s, i) and word_at(s, n, i, b"limit"):
-            p = skip_space(s, n, i + 5)
-            q = skip_digits(s, n, p)
-            if p > i + 5 and q > p:
-                return number(s, p, q, value)
+        q = keyword_number(s, n, words[k], b"limit", 5, &p)
+        if q >= 0:
+            return number(s, p, q, value)
     return False
 
 
@@ -379,25 +391,17 @@ cdef bint offset_value(
     const uint8_t* s, Py_ssize_t n, const Py_ssize_t* words, Py_ssize_t nw, int64_t* value
 ) noexcept nogil:
     """coalesce(first ``\\boffset\\s+(\\d+)``, first ``\\blimit\\s+(\\d+)\\s*,``)."""
-    cdef Py_ssize_t i, k, p, q
+    cdef Py_ssize_t k, p, q
     for k in range(nw):
-        i = words[k]
-        if lower(s[i]) == b'o' and boundary_before(s, i) and word_at(s, n, i, b"offset"):
-            p = skip_space(s, n, i + 6)
-            q = skip_digits(s, n, p)
-            if p > i + 6 and q > p:
-                if number(s, p, q, value):
-                    return True
-                break
+        q = keyword_number(s, n, words[k], b"offset", 6, &p)
+        if q >= 0:
+            if number(s, p, q, value):
+                return True
+            break
     for k in range(nw):
-        i = words[k]
-        if lower(s[i]) == b'l' and boundary_before(s, i) and word_at(s, n, i, b"limit"):
-            p = skip_space(s, n, i + 5)
-            q = skip_digits(s, n, p)
-            if p > i + 5 and q > p:
-                q = skip_space(s, n, q)
-                if q < n and s[q] == b',':
-                    return number(s, p, skip_digits(s, n, p), value)
+        q = keyword_number(s, n, words[k], b"limit", 5, &p)
+        if q >= 0 and comma_after(s, n, q):
+            return number(s, p, q, value)
     return False
 
 
