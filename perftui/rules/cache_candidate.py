@@ -45,15 +45,16 @@ def _classes(workload: Workload) -> list[dict[str, Any]]:
     ``arg_max`` on repeats then ms) and the totals are the same run to run."""
     t = workload.thresholds
     wsql, wparams = workload.window.where("e")
+    timed = f"e.kind = 'query' AND e.ts IS NOT NULL AND e.query IS NOT NULL {wsql}"
     sql = f"""
     WITH q AS (  -- without the texts: a CTE read three times is materialised, and copying
                  -- every statement's text into it was 40 % of the rule (5.9 M entries)
         SELECT e.source_id, e.class_id, e.session, e.ts, epoch(e.ts) AS t, e.duration_ms,
                hash(e.query, coalesce(e.params, '')) AS h
         FROM entries e JOIN query_classes c ON c.class_id = e.class_id
-        WHERE e.kind = 'query' AND e.ts IS NOT NULL AND e.query IS NOT NULL
+        WHERE {timed}
           AND regexp_matches(c.fingerprint, ?) AND regexp_matches(c.fingerprint, ?)
-          AND NOT regexp_matches(c.fingerprint, ?) {wsql}
+          AND NOT regexp_matches(c.fingerprint, ?)
     ),
     hot AS (  -- statements repeated often enough in all, with their totals
         SELECT source_id, class_id, h, count(*) AS repeats,
@@ -94,8 +95,7 @@ def _classes(workload: Workload) -> list[dict[str, Any]]:
         FROM (SELECT e.source_id, e.class_id, e.query, e.params,
                      hash(e.query, coalesce(e.params, '')) AS h
               FROM entries e
-              WHERE e.kind = 'query' AND e.ts IS NOT NULL AND e.query IS NOT NULL
-                AND e.class_id IN (SELECT class_id FROM per_class) {wsql}) q
+              WHERE {timed} AND e.class_id IN (SELECT class_id FROM per_class)) q
         SEMI JOIN per_class p
           ON q.source_id = p.top.source_id AND q.class_id = p.class_id AND q.h = p.top.h
         GROUP BY ALL
@@ -106,7 +106,7 @@ def _classes(workload: Workload) -> list[dict[str, Any]]:
       ON x.source_id = p.top.source_id AND x.class_id = p.class_id AND x.h = p.top.h
     ORDER BY p.total_ms DESC, p.executions DESC, p.class_id
     """
-    params = [SELECT_RE, FROM_RE, UNCACHEABLE_RE, *wparams]
+    params = [*wparams, SELECT_RE, FROM_RE, UNCACHEABLE_RE]
     params += [t.cache_repeats, t.cache_window_s, t.cache_window_s, t.cache_repeats, *wparams]
     cols = ("class_id", "statements", "executions", "total_ms", "within_ttl", "top")
     return [dict(zip(cols, r, strict=True)) for r in workload.con.execute(sql, params).fetchall()]
