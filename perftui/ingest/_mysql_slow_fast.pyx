@@ -19,8 +19,11 @@ that the tables equal ``to_arrow`` of the Python parser's entries.
 """
 
 from libc.stdint cimport int32_t, int64_t, uint8_t
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
+from cpython.unicode cimport PyUnicode_DecodeASCII, PyUnicode_DecodeUTF8
+from libc.stdint cimport uint64_t
 from libc.stdlib cimport free
-from libc.string cimport memcmp, memcpy
+from libc.string cimport memchr, memcmp, memcpy
 
 from perftui.ingest._columns cimport (
     Text as _Text,
@@ -35,8 +38,8 @@ from perftui.ingest._columns cimport (
 
 
 cdef extern from "Python.h":
-    bint PyUnicode_IS_ASCII(object o)
     bint PyUnicode_IS_COMPACT_ASCII(object o)
+    const char* PyUnicode_AsUTF8AndSize(object o, Py_ssize_t* size) except NULL
     void* PyUnicode_DATA(object o)
     Py_ssize_t PyUnicode_GET_LENGTH(object o)
 
@@ -63,6 +66,8 @@ cdef Py_ssize_t _CACHE_MAX = _py._CACHE_MAX
 cdef Py_ssize_t _CACHE_LINE_MAX = _py._CACHE_LINE_MAX
 cdef str _SRV_END = _py._SRV_END
 cdef tuple _SET_META = _py._SET_META
+cdef bytes _SRV_END_B = _SRV_END.encode("ascii")
+cdef tuple _SET_META_B = tuple(p.encode("ascii") for p in _SET_META)
 cdef object _is_server_header = _py._is_server_header
 cdef object _use_db = _py._use_db
 cdef object _parse_fields = _py._parse_fields
@@ -221,6 +226,81 @@ cdef inline bint _ends_srv(str line, Py_ssize_t n):
     return n > 0 and line[n - 1] == u":" and line.endswith(_SRV_END)
 
 
+# -- the same tests on an ASCII line's bytes --------------------------------------------------------
+
+
+cdef inline bint _ends_srv_ascii(const char* s, Py_ssize_t n):
+    cdef Py_ssize_t k = len(_SRV_END_B)
+    return n >= k and s[n - 1] == 58 and memcmp(s + n - k, <const char*>_SRV_END_B, k) == 0
+
+
+cdef inline bint _starts_set_meta(const char* s, Py_ssize_t n):
+    """``line.startswith(_SET_META)``."""
+    cdef bytes prefix
+    for prefix in _SET_META_B:
+        if _has(s, 0, n, <const char*>prefix, len(prefix)):
+            return True
+    return False
+
+
+cdef int _head_code_ascii(const char* s, Py_ssize_t i) noexcept nogil:
+    """``_head_code`` on bytes."""
+    cdef Py_ssize_t size = i - 1, j
+    for j in range(_n_head):
+        if _head_len[j] == size and memcmp(s + 1, _head_names[j], size) == 0:
+            return _head_code_of[j]
+    return _FIELDS
+
+
+cdef inline bint _all_space(const char* s, Py_ssize_t n) noexcept nogil:
+    """``not line.strip()``."""
+    cdef Py_ssize_t k
+    for k in range(n):
+        if not _space(s[k]):
+            return False
+    return True
+
+
+cdef inline bint _same_bytes(bytes remembered, const char* s, Py_ssize_t n):
+    return (
+        remembered is not None
+        and PyBytes_GET_SIZE(remembered) == n
+        and memcmp(PyBytes_AS_STRING(remembered), s, n) == 0
+    )
+
+
+cdef inline object _ascii(const char* s, Py_ssize_t n, object line):
+    """The ``str`` of an ASCII line: ``line`` when the caller had it, else made from its bytes."""
+    if line is not None:
+        return line
+    return PyUnicode_DecodeASCII(s, n, NULL)
+
+
+cdef bint _plain_ascii(const char* s, Py_ssize_t n) noexcept nogil:
+    """Whether every byte is 1-127: text that decodes to the same characters (``_decode``
+    turns NUL into U+FFFD, and other bytes are UTF-8 sequences or invalid)."""
+    cdef Py_ssize_t k = 0
+    cdef uint64_t w
+    while k + 8 <= n:
+        memcpy(&w, s + k, 8)
+        if (w & 0x8080808080808080ULL) or ((w - 0x0101010101010101ULL) & ~w & 0x8080808080808080ULL):
+            return False
+        k += 8
+    while k < n:
+        if <unsigned char>s[k] == 0 or <unsigned char>s[k] >= 128:
+            return False
+        k += 1
+    return True
+
+
+cdef object _decode_line(const char* s, Py_ssize_t n):
+    """One line (no ``\\n``, its CR before LF dropped) as ``sources._decode`` decodes it."""
+    text = PyUnicode_DecodeUTF8(s, n, "replace")
+    if "\x00" in text:
+        text = text.replace("\x00", "\ufffd")
+    return text
+
+
 # Indexes of the int64 attributes in the open entry and the column buffers ...
 cdef enum:
     I_ROWS_SENT = 0
@@ -254,7 +334,15 @@ cdef class FastMySQLSlowParser:
     # State of the Python parser's feed loop.
     cdef bint _open  # cur is not None
     cdef int _phase, _rank
-    cdef list _qlines, _plan
+    cdef list _plan
+    # The open entry's statement lines, joined by "\n" as UTF-8; _qascii while all are ASCII.
+    cdef char* _q
+    cdef Py_ssize_t _qlen, _qcap, _qn
+    cdef bint _qascii
+    # The last User@Host and Thread_id lines (bytes) and what they gave: consecutive entries
+    # mostly repeat them, and a hit needs no str and no dict lookup.
+    cdef bytes _uh_line, _thread_line
+    cdef object _uh_value, _thread_session, _thread_db, _thread_qc
     cdef object _use
     cdef bint _has_set_ts
     cdef double _set_ts
@@ -287,8 +375,8 @@ cdef class FastMySQLSlowParser:
         self.rejects = []
         self._phase = 0
         self._rank = -1
-        self._qlines = []
         self._plan = []
+        self._qascii = True
         self._fcache = {}
         self._uhcache = {}
         self._tcache = {}
@@ -298,6 +386,7 @@ cdef class FastMySQLSlowParser:
 
     def __dealloc__(self) -> None:
         cdef int k
+        free(self._q)
         free(self._line_start)
         free(self._n_lines)
         for k in range(N_FLOATS):
@@ -330,8 +419,8 @@ cdef class FastMySQLSlowParser:
             self._c_f64_ok[k] = False
         for k in range(N_INTS):
             self._c_i64_ok[k] = False
-        if self._qlines:
-            self._qlines = []
+        self._qlen = self._qn = 0
+        self._qascii = True
         if self._plan:
             self._plan = []
         self._use = None
@@ -368,178 +457,349 @@ cdef class FastMySQLSlowParser:
         return 0
 
     # -- the hot loop: MySQLSlowParser.feed, statement for statement -------------------------
+    #
+    # Two ports of the Python parser's loop body: ``_ascii_line`` for ASCII lines, which reads
+    # the line's bytes in C and makes a ``str`` only for the rare steps that hand the line to the
+    # Python helpers, and ``_line`` for every other line, on its ``str``. ``feed`` (decoded
+    # lines) and ``feed_bytes`` (the log's bytes) both send each line to one of them.
 
     def feed(self, list lines, first_line_no: int) -> None:
-        cdef Py_ssize_t nl = len(lines), idx, n, i, j, lim
-        cdef int64_t no, first = first_line_no
-        cdef int code
-        cdef Py_UCS4 c
+        cdef Py_ssize_t nl = len(lines), idx
+        cdef int64_t first = first_line_no
         cdef str line
-        cdef object u, m, f, ex
-        cdef Py_ssize_t g[6]
-        cdef const char* s
-        cdef int64_t iv
         for idx in range(nl):
             line = lines[idx]
-            no = first + idx
-            n = len(line)
-            c = line[0] if n else 0
-            if c != u"#":
-                if self._phase == 2:  # statement text, unless a server header interrupts it
-                    if (c != u"T" and not _ends_srv(line, n)) or not _is_server_header(line):
-                        self._qlines.append(line)
-                        continue
-                elif (
-                    c == u"S"
-                    and line.startswith(_SET_META)
-                    and (not self._open or not self._has_set_ts)
-                ):
-                    if not self._open:  # no headers (e.g. a log cut mid-entry): still an entry
-                        self._new_entry(no)
-                        self._rank = _QT
-                    if line[4] == u"t" and line[n - 1] == u";":  # the usual "SET timestamp=N;"
-                        self._set_timestamp(line, n)
-                    else:
-                        self._set_line(line)
-                    continue
-                elif (
-                    c == u"u"
-                    and line.startswith("use ")
-                    and (not self._open or self._use is None)
-                ):
-                    if not self._open:
-                        self._new_entry(no)
-                        self._rank = _QT
-                    self._use = _use_db(line)
-                    continue
-                elif (c != u"T" and not _ends_srv(line, n)) or not _is_server_header(line):
-                    if not self._open:
-                        reason = "text outside an entry" if line.strip() else "blank line"
-                        self.rejects.append(Reject(no, reason, line))
-                    else:  # the statement's first line
-                        self._phase = 2
-                        self._qlines.append(line)
-                    continue
-                # A server header: it ends any open entry and is counted as a reject.
-                if self._open:
-                    self._emit(no - 1)
-                    self._open = False
-                    self._phase = 0
-                self._last_use = None
-                self._last_time = None
-                self.rejects.append(Reject(no, "server header", line))
-                continue
+            if PyUnicode_IS_COMPACT_ASCII(line):
+                self._ascii_line(
+                    <const char*>PyUnicode_DATA(line), PyUnicode_GET_LENGTH(line), line, first + idx
+                )
+            else:
+                self._line(line, first + idx)
+        self._last_no = first + nl - 1
 
-            # A "#" line: its header name is the text between "# " and the first ":".
-            i = -1
-            lim = n if n < 64 else 64
-            for j in range(2, lim):
-                if line[j] == u":":
-                    i = j
-                    break
-            code = _head_code(line, i) if i > 0 else _OTHER
-            if self._phase == 2:
-                if code > _ADMIN:  # not a header that starts an entry: a comment in the SQL
-                    self._qlines.append(line)
-                    continue
-                self._emit(no - 1)
-                self._open = False
-                self._phase = 0
-            if code <= _ADMIN:
-                if self._open and code <= self._rank:  # e.g. a second User@Host: a new entry
-                    self._emit(no - 1)
-                    self._open = False
+    def feed_bytes(self, bytes data, Py_ssize_t start, Py_ssize_t end, first_line_no: int) -> None:
+        """Feed the lines of ``data[start:end]`` as ``sources.line_batches`` would decode them:
+        every line ends with ``\\n`` except, at the end of the log, the last one.
+
+        The lines the driver hands ``feed`` are ``str(block, "utf-8", "replace")`` split at
+        ``\\n``, with CRLF folded to LF and NUL replaced by U+FFFD. A line of bytes 1-127 (after
+        its CR before LF is dropped) is that ``str``'s text as is, and goes to ``_ascii_line``
+        without any ``str`` made; other lines are decoded as ``_decode`` does, one at a time."""
+        cdef const char* base = PyBytes_AS_STRING(data)
+        cdef const char* s
+        cdef const char* nl
+        cdef Py_ssize_t pos = start, n, stop
+        cdef int64_t no = first_line_no
+        cdef bint terminated, clean
+        if start < 0 or end > PyBytes_GET_SIZE(data) or start > end:
+            raise ValueError("feed_bytes: range outside the data")
+        clean = _plain_ascii(base + start, end - start)
+        while pos < end:
+            s = base + pos
+            nl = <const char*>memchr(s, 10, end - pos)
+            terminated = nl != NULL
+            stop = (nl - base) if terminated else end
+            n = stop - pos
+            if terminated and n > 0 and s[n - 1] == 13:  # CRLF: "\r\n" folds to "\n"
+                n -= 1
+            if clean or _plain_ascii(s, n):
+                self._ascii_line(s, n, None, no)
+            else:
+                self._line(_decode_line(s, n), no)
+            no += 1
+            pos = stop + 1
+        self._last_no = no - 1
+
+    cdef int _ascii_line(self, const char* s, Py_ssize_t n, object line, int64_t no) except -1:
+        """One ASCII line ``s[:n]``; ``line`` is its ``str`` when the caller has one (None: made
+        here when a step needs it)."""
+        cdef char c = s[0] if n else 0
+        cdef Py_ssize_t i = -1, j, lim
+        cdef int code
+        cdef object u, f, ex
+        cdef Py_ssize_t g[6]
+        cdef int64_t iv
+        if c != 35:  # not "#"
+            if self._phase == 2:  # statement text, unless a server header interrupts it
+                if (c != 84 and not _ends_srv_ascii(s, n)) or not _is_server_header(
+                    _ascii(s, n, line)
+                ):
+                    self._qadd(s, n, True)
+                    return 0
+            elif (
+                c == 83  # "S"
+                and _starts_set_meta(s, n)
+                and (not self._open or not self._has_set_ts)
+            ):
+                if not self._open:  # no headers (e.g. a log cut mid-entry): still an entry
+                    self._new_entry(no)
+                    self._rank = _QT
+                if s[4] == 116 and s[n - 1] == 59:  # the usual "SET timestamp=N;"
+                    self._set_timestamp_ascii(s, n, line)
+                else:
+                    self._set_line(_ascii(s, n, line))
+                return 0
+            elif (
+                c == 117  # "u"
+                and _has(s, 0, n, b"use ", 4)
+                and (not self._open or self._use is None)
+            ):
                 if not self._open:
                     self._new_entry(no)
-                if code == _UH:
-                    self._rank = _UH
+                    self._rank = _QT
+                self._use = _use_db(_ascii(s, n, line))
+                return 0
+            elif (c != 84 and not _ends_srv_ascii(s, n)) or not _is_server_header(
+                _ascii(s, n, line)
+            ):
+                if not self._open:
+                    reason = "blank line" if _all_space(s, n) else "text outside an entry"
+                    self.rejects.append(Reject(no, reason, _ascii(s, n, line)))
+                else:  # the statement's first line
+                    self._phase = 2
+                    self._qadd(s, n, True)
+                return 0
+            # A server header: it ends any open entry and is counted as a reject.
+            self._server_header(_ascii(s, n, line), no)
+            return 0
+
+        # A "#" line: its header name is the text between "# " and the first ":".
+        lim = n if n < 64 else 64
+        for j in range(2, lim):
+            if s[j] == 58:
+                i = j
+                break
+        code = _head_code_ascii(s, i) if i > 0 else _OTHER
+        if self._phase == 2:
+            if code > _ADMIN:  # not a header that starts an entry: a comment in the SQL
+                self._qadd(s, n, True)
+                return 0
+            self._emit(no - 1)
+            self._open = False
+            self._phase = 0
+        if code <= _ADMIN:
+            if self._open and code <= self._rank:  # e.g. a second User@Host: a new entry
+                self._emit(no - 1)
+                self._open = False
+            if not self._open:
+                self._new_entry(no)
+            if code == _UH:
+                self._rank = _UH
+                if not _same_bytes(self._uh_line, s, n):
+                    line = _ascii(s, n, line)
                     u = self._uhcache.get(line)
                     if u is None or (<tuple>u)[3] is not None:
-                        self._user_host(line)
-                    else:
-                        self._c_user = (<tuple>u)[0]
-                        self._c_host = (<tuple>u)[1]
-                        if (<tuple>u)[2] is not None:
-                            self._c_session = (<tuple>u)[2]
-                elif code == _QT:
-                    self._rank = _QT
-                    if not (PyUnicode_IS_ASCII(line) and self._query_time_ascii(line, n)):
-                        self._query_time(line)
-                elif code == _THREAD:
-                    self._rank = _THREAD
-                    if PyUnicode_IS_ASCII(line):
-                        s = <const char*>PyUnicode_DATA(line)
-                        if _match_thread(s, n, g):
-                            self._thread(line[g[0]:g[1]], line[g[2]:g[3]], line[g[4]:g[5]])
-                        else:
-                            self._fields(line)
-                    else:
-                        m = _thread_match(line)
-                        if m is None:
-                            self._fields(line)
-                        else:
-                            self._thread(m[1], m[2], m[3])
-                elif code == _TIME:
-                    self._rank = self._time_line(line)
-                else:  # "# administrator command: Quit;" is the entry's statement, and its end
-                    q = line[2:].strip()
-                    self._c_admin = True
-                    self._c_query = q[:-1].rstrip() if q.endswith(";") else q
-                    self._emit(no)
-                    self._open = False
-                    self._phase = 0
-                continue
-            if not self._open:
-                if code == _OTHER:
-                    self.rejects.append(Reject(no, "comment outside an entry", line))
-                    continue
-                # Header fields with no entry start (e.g. a log cut mid-entry): open one.
-                self._new_entry(no)
+                        u = self._user_host(line)
+                        if (<tuple>u)[3] is not None:  # its extra fields: not remembered
+                            return 0
+                    self._uh_line = PyBytes_FromStringAndSize(s, n)
+                    self._uh_value = u
+                u = self._uh_value  # the last User@Host line again: its parsed values
+                self._c_user = (<tuple>u)[0]
+                self._c_host = (<tuple>u)[1]
+                if (<tuple>u)[2] is not None:
+                    self._c_session = (<tuple>u)[2]
+            elif code == _QT:
                 self._rank = _QT
-            if code == _RA:
-                if PyUnicode_IS_ASCII(line):
-                    s = <const char*>PyUnicode_DATA(line)
-                    if _match_ra(s, n, g):
-                        if _plain_int(s, g[0], g[1], &iv):
-                            self._c_i64[I_ROWS_AFFECTED] = iv
-                            self._c_i64_ok[I_ROWS_AFFECTED] = True
-                        else:
-                            self._set_int(I_ROWS_AFFECTED, int(line[g[0]:g[1]]))
-                        if _plain_int(s, g[2], g[3], &iv):
-                            self._c_i64[I_BYTES_SENT] = iv
-                            self._c_i64_ok[I_BYTES_SENT] = True
-                        else:
-                            self._set_int(I_BYTES_SENT, int(line[g[2]:g[3]]))
-                        continue
+                if not self._query_time_ascii(s, n, line):
+                    self._query_time(_ascii(s, n, line))
+            elif code == _THREAD:
+                self._rank = _THREAD
+                if _same_bytes(self._thread_line, s, n):
+                    self._thread(self._thread_session, self._thread_db, self._thread_qc)
+                elif _match_thread(s, n, g):
+                    self._thread_line = PyBytes_FromStringAndSize(s, n)
+                    self._thread_session = _ascii(s + g[0], g[1] - g[0], None)
+                    self._thread_db = _ascii(s + g[2], g[3] - g[2], None)
+                    self._thread_qc = _ascii(s + g[4], g[5] - g[4], None)
+                    self._thread(self._thread_session, self._thread_db, self._thread_qc)
                 else:
-                    m = _ra_match(line)
-                    if m is not None:
-                        self._set_int(I_ROWS_AFFECTED, int(m[1]))
-                        self._set_int(I_BYTES_SENT, int(m[2]))
-                        continue
-                code = _FIELDS
-            if code == _FIELDS and n >= 2 and line[1] == u"#":
-                code = _OTHER  # "## …": the MariaDB 10.0 explain block, below
-            if code <= _PLANF:  # _FIELDS or _PLANF (the only codes left below _EXPLAIN)
-                f = self._fcache.get(line)
-                if f is None:
-                    f = self._cache_fields(line)
-                if (<tuple>f)[0]:
-                    for attr, value in (<tuple>f)[0]:
-                        self._setattr(attr, value)
-                ex = (<tuple>f)[1]
-                if ex is not None:
-                    self._update_extra(ex)
-                if code == _PLANF:
-                    self._plan.append((<tuple>f)[2])
-            elif code == _EXPLAIN:
-                self._plan.append(line[i + 1 :].strip(" \r"))
-            elif n >= 2 and line[1] == u"#":  # MariaDB 10.0 "## <explain> … ## </explain>" block
-                text = line[2:].strip()
-                if text and text != "<explain>" and text != "</explain>":
-                    self._plan.append(text)
-            # Anything else ("#", "# No InnoDB statistics available …") is consumed as is.
-        self._last_no = first + nl - 1
+                    self._fields(_ascii(s, n, line))
+            elif code == _TIME:
+                self._rank = self._time_line(_ascii(s, n, line))
+            else:  # "# administrator command: Quit;" is the entry's statement, and its end
+                self._admin(_ascii(s, n, line), no)
+            return 0
+        if not self._open:
+            if code == _OTHER:
+                self.rejects.append(Reject(no, "comment outside an entry", _ascii(s, n, line)))
+                return 0
+            # Header fields with no entry start (e.g. a log cut mid-entry): open one.
+            self._new_entry(no)
+            self._rank = _QT
+        if code == _RA:
+            if _match_ra(s, n, g):
+                if _plain_int(s, g[0], g[1], &iv):
+                    self._c_i64[I_ROWS_AFFECTED] = iv
+                    self._c_i64_ok[I_ROWS_AFFECTED] = True
+                else:
+                    self._set_int(I_ROWS_AFFECTED, int(_ascii(s + g[0], g[1] - g[0], None)))
+                if _plain_int(s, g[2], g[3], &iv):
+                    self._c_i64[I_BYTES_SENT] = iv
+                    self._c_i64_ok[I_BYTES_SENT] = True
+                else:
+                    self._set_int(I_BYTES_SENT, int(_ascii(s + g[2], g[3] - g[2], None)))
+                return 0
+            code = _FIELDS
+        if code == _FIELDS and n >= 2 and s[1] == 35:
+            code = _OTHER  # "## …": the MariaDB 10.0 explain block
+        if code <= _EXPLAIN or (n >= 2 and s[1] == 35):
+            self._other_header(_ascii(s, n, line), code, i)
+        # Anything else ("#", "# No InnoDB statistics available …") is consumed as is.
+        return 0
+
+    cdef int _line(self, str line, int64_t no) except -1:
+        """One line that is not ASCII, on its ``str``: ``_ascii_line``'s steps with Python's
+        string operations (and the regexes where that one matches in C)."""
+        cdef Py_ssize_t n = len(line), i = -1, j, lim
+        cdef Py_UCS4 c = line[0] if n else 0
+        cdef int code
+        cdef object u, m
+        if c != u"#":
+            if self._phase == 2:  # statement text, unless a server header interrupts it
+                if (c != u"T" and not _ends_srv(line, n)) or not _is_server_header(line):
+                    self._qadd_str(line)
+                    return 0
+            elif (
+                c == u"S"
+                and line.startswith(_SET_META)
+                and (not self._open or not self._has_set_ts)
+            ):
+                if not self._open:  # no headers (e.g. a log cut mid-entry): still an entry
+                    self._new_entry(no)
+                    self._rank = _QT
+                if line[4] == u"t" and line[n - 1] == u";":  # the usual "SET timestamp=N;"
+                    self._set_timestamp(line)
+                else:
+                    self._set_line(line)
+                return 0
+            elif (
+                c == u"u"
+                and line.startswith("use ")
+                and (not self._open or self._use is None)
+            ):
+                if not self._open:
+                    self._new_entry(no)
+                    self._rank = _QT
+                self._use = _use_db(line)
+                return 0
+            elif (c != u"T" and not _ends_srv(line, n)) or not _is_server_header(line):
+                if not self._open:
+                    reason = "text outside an entry" if line.strip() else "blank line"
+                    self.rejects.append(Reject(no, reason, line))
+                else:  # the statement's first line
+                    self._phase = 2
+                    self._qadd_str(line)
+                return 0
+            self._server_header(line, no)
+            return 0
+
+        lim = n if n < 64 else 64
+        for j in range(2, lim):
+            if line[j] == u":":
+                i = j
+                break
+        code = _head_code(line, i) if i > 0 else _OTHER
+        if self._phase == 2:
+            if code > _ADMIN:
+                self._qadd_str(line)
+                return 0
+            self._emit(no - 1)
+            self._open = False
+            self._phase = 0
+        if code <= _ADMIN:
+            if self._open and code <= self._rank:
+                self._emit(no - 1)
+                self._open = False
+            if not self._open:
+                self._new_entry(no)
+            if code == _UH:
+                self._rank = _UH
+                u = self._uhcache.get(line)
+                if u is None or (<tuple>u)[3] is not None:
+                    self._user_host(line)
+                else:
+                    self._c_user = (<tuple>u)[0]
+                    self._c_host = (<tuple>u)[1]
+                    if (<tuple>u)[2] is not None:
+                        self._c_session = (<tuple>u)[2]
+            elif code == _QT:
+                self._rank = _QT
+                self._query_time(line)
+            elif code == _THREAD:
+                self._rank = _THREAD
+                m = _thread_match(line)
+                if m is None:
+                    self._fields(line)
+                else:
+                    self._thread(m[1], m[2], m[3])
+            elif code == _TIME:
+                self._rank = self._time_line(line)
+            else:
+                self._admin(line, no)
+            return 0
+        if not self._open:
+            if code == _OTHER:
+                self.rejects.append(Reject(no, "comment outside an entry", line))
+                return 0
+            self._new_entry(no)
+            self._rank = _QT
+        if code == _RA:
+            m = _ra_match(line)
+            if m is not None:
+                self._set_int(I_ROWS_AFFECTED, int(m[1]))
+                self._set_int(I_BYTES_SENT, int(m[2]))
+                return 0
+            code = _FIELDS
+        if code == _FIELDS and n >= 2 and line[1] == u"#":
+            code = _OTHER
+        self._other_header(line, code, i)
+        return 0
+
+    cdef int _server_header(self, str line, int64_t no) except -1:
+        """A server header line: it ends any open entry and is counted as a reject."""
+        if self._open:
+            self._emit(no - 1)
+            self._open = False
+            self._phase = 0
+        self._last_use = None
+        self._last_time = None
+        self.rejects.append(Reject(no, "server header", line))
+        return 0
+
+    cdef int _admin(self, str line, int64_t no) except -1:
+        """``# administrator command: Quit;`` is the entry's statement, and its end."""
+        q = line[2:].strip()
+        self._c_admin = True
+        self._c_query = q[:-1].rstrip() if q.endswith(";") else q
+        self._emit(no)
+        self._open = False
+        self._phase = 0
+        return 0
+
+    cdef int _other_header(self, object line, int code, Py_ssize_t i) except -1:
+        """The open entry's other ``#`` lines: field pairs, plan lines, an explain block."""
+        cdef object f, ex
+        if code <= _PLANF:  # _FIELDS or _PLANF (the only codes left below _EXPLAIN)
+            f = self._fcache.get(line)
+            if f is None:
+                f = self._cache_fields(line)
+            if (<tuple>f)[0]:
+                for attr, value in (<tuple>f)[0]:
+                    self._setattr(attr, value)
+            ex = (<tuple>f)[1]
+            if ex is not None:
+                self._update_extra(ex)
+            if code == _PLANF:
+                self._plan.append((<tuple>f)[2])
+        elif code == _EXPLAIN:
+            self._plan.append(line[i + 1 :].strip(" \r"))
+        elif len(line) >= 2 and line[1] == u"#":  # MariaDB 10.0 "## <explain> … ## </explain>"
+            text = line[2:].strip()
+            if text and text != "<explain>" and text != "</explain>":
+                self._plan.append(text)
+        # Anything else ("#", "# No InnoDB statistics available …") is consumed as is.
+        return 0
 
     def finish(self) -> None:
         if self._open:
@@ -547,7 +807,9 @@ cdef class FastMySQLSlowParser:
         self._open = False
         self._phase = 0
         self._rank = -1
-        self._qlines, self._plan, self._use, self._has_set_ts = [], [], None, False
+        self._qlen = self._qn = 0
+        self._qascii = True
+        self._plan, self._use, self._has_set_ts = [], None, False
 
     def settle(self, before_line: int) -> None:
         """An entry in its statement (phase 2) begun before ``before_line`` is complete: only
@@ -557,15 +819,17 @@ cdef class FastMySQLSlowParser:
 
     # -- per line helpers ----------------------------------------------------------------------
 
-    cdef int _set_timestamp(self, str line, Py_ssize_t n) except -1:
-        """``set_ts = float(line[14:-1])``, else ``_set_line`` (the Python parser's order)."""
+    cdef int _set_timestamp_ascii(self, const char* s, Py_ssize_t n, object line) except -1:
+        """``_set_timestamp`` of an ASCII line, with the usual number read in C."""
         cdef double v
-        if PyUnicode_IS_ASCII(line) and _plain_float(
-            <const char*>PyUnicode_DATA(line), 14, n - 1, &v
-        ):
+        if _plain_float(s, 14, n - 1, &v):
             self._set_ts = v
             self._has_set_ts = True
             return 0
+        return self._set_timestamp(_ascii(s, n, line))
+
+    cdef int _set_timestamp(self, str line) except -1:
+        """``set_ts = float(line[14:-1])``, else ``_set_line`` (the Python parser's order)."""
         try:
             self._set_ts = float(line[14:-1])
             self._has_set_ts = True
@@ -583,10 +847,9 @@ cdef class FastMySQLSlowParser:
             self._c_extra["QC_hit"] = qc_hit
         return 0
 
-    cdef bint _query_time_ascii(self, str line, Py_ssize_t n) except -1:
+    cdef bint _query_time_ascii(self, const char* s, Py_ssize_t n, object line) except -1:
         """The ``line.split()`` fast path of an ASCII ``# Query_time:`` line, with the split
         done in C. False (nothing done) when the line does not have the usual shape."""
-        cdef const char* s = <const char*>PyUnicode_DATA(line)
         cdef Py_ssize_t a[10]
         cdef Py_ssize_t b[10]
         cdef Py_ssize_t pos = 0
@@ -612,28 +875,28 @@ cdef class FastMySQLSlowParser:
             if _plain_float(s, a[2], b[2], &d):
                 self._c_f64[F_DURATION] = d * 1000.0
             else:
-                self._c_f64[F_DURATION] = float(line[a[2]:b[2]]) * 1000.0
+                self._c_f64[F_DURATION] = float(_ascii(s + a[2], b[2] - a[2], None)) * 1000.0
             self._c_f64_ok[F_DURATION] = True
             if _plain_float(s, a[4], b[4], &d):
                 self._c_f64[F_LOCK] = d * 1000.0
             else:
-                self._c_f64[F_LOCK] = float(line[a[4]:b[4]]) * 1000.0
+                self._c_f64[F_LOCK] = float(_ascii(s + a[4], b[4] - a[4], None)) * 1000.0
             self._c_f64_ok[F_LOCK] = True
             if _plain_int(s, a[6], b[6], &iv):
                 self._c_i64[I_ROWS_SENT] = iv
                 self._c_i64_ok[I_ROWS_SENT] = True
             else:
-                self._set_int(I_ROWS_SENT, int(line[a[6]:b[6]]))
+                self._set_int(I_ROWS_SENT, int(_ascii(s + a[6], b[6] - a[6], None)))
             if _plain_int(s, a[8], b[8], &iv):
                 self._c_i64[I_ROWS_EXAMINED] = iv
                 self._c_i64_ok[I_ROWS_EXAMINED] = True
             else:
-                self._set_int(I_ROWS_EXAMINED, int(line[a[8]:b[8]]))
+                self._set_int(I_ROWS_EXAMINED, int(_ascii(s + a[8], b[8] - a[8], None)))
         except ValueError:
-            self._fields(line)
+            self._fields(_ascii(s, n, line))
         else:
             if nt > 9:  # " ".join(p[9:]): the rest of the line, single-spaced
-                self._fields(" ".join(line[a[9]:].split()))
+                self._fields(" ".join(_ascii(s + a[9], n - a[9], None).split()))
         return True
 
     cdef int _query_time(self, str line) except -1:
@@ -676,11 +939,12 @@ cdef class FastMySQLSlowParser:
             self._kind.add(_KIND_ADMIN, len(_KIND_ADMIN))
         else:
             self._kind.add(_KIND_QUERY, len(_KIND_QUERY))
-        if not self._qlines:
+        if self._qn == 0:
             self._query.add_str(self._c_query)
-        elif not (len(self._qlines) == 1 and self._one_line_query(self._qlines[0])):
-            qlines = self._qlines
-            q = (qlines[0] if len(qlines) == 1 else "\n".join(qlines)).strip()
+        elif self._qascii:
+            self._ascii_query()
+        else:  # "\n".join(lines).strip(), then one ";" and rstrip(), in Python
+            q = PyUnicode_DecodeUTF8(self._q, self._qlen, NULL).strip()
             if q[-1:] == ";":
                 q = q[:-1].rstrip()
             self._query.add_str(q or None)
@@ -721,15 +985,11 @@ cdef class FastMySQLSlowParser:
         self._n = k + 1
         return 0
 
-    cdef bint _one_line_query(self, str line) except -1:
-        """The query of a one-line ASCII statement, stripped in C as ``_emit`` strips it
-        (``strip()``, then one ``;`` and ``rstrip()``), straight into the column. False for
-        other text: the caller runs the Python expressions."""
-        cdef const char* s
-        cdef Py_ssize_t a = 0, b = len(line)
-        if not PyUnicode_IS_ASCII(line):
-            return False
-        s = <const char*>PyUnicode_DATA(line)
+    cdef int _ascii_query(self) except -1:
+        """The ASCII statement stripped in C as ``_emit`` strips it (``strip()``, then one ``;``
+        and ``rstrip()``), straight into the column."""
+        cdef const char* s = self._q
+        cdef Py_ssize_t a = 0, b = self._qlen
         while a < b and _space(s[a]):
             a += 1
         while b > a and _space(s[b - 1]):
@@ -742,7 +1002,31 @@ cdef class FastMySQLSlowParser:
             self._query.add(s + a, b - a)
         else:
             self._query.add_null()
-        return True
+        return 0
+
+    cdef int _qadd(self, const char* s, Py_ssize_t n, bint ascii) except -1:
+        """Append one statement line (UTF-8) to the open entry's text."""
+        cdef Py_ssize_t need = self._qlen + n + 1
+        if need > self._qcap:
+            self._qcap = max(need, 2 * self._qcap, 4096)
+            self._q = <char*>_realloc(self._q, self._qcap)
+        if self._qn:
+            self._q[self._qlen] = 10
+            self._qlen += 1
+        memcpy(self._q + self._qlen, s, n)
+        self._qlen += n
+        self._qn += 1
+        if not ascii:
+            self._qascii = False
+        return 0
+
+    cdef int _qadd_str(self, str line) except -1:
+        cdef Py_ssize_t size
+        cdef const char* text
+        if PyUnicode_IS_COMPACT_ASCII(line):
+            return self._qadd(<const char*>PyUnicode_DATA(line), PyUnicode_GET_LENGTH(line), True)
+        text = PyUnicode_AsUTF8AndSize(line, &size)
+        return self._qadd(text, size, False)
 
     cdef int _grow(self) except -1:
         cdef Py_ssize_t cap = self._cap * 2 if self._cap else 4096
@@ -781,7 +1065,8 @@ cdef class FastMySQLSlowParser:
             self._update_extra(ex)
         return 0
 
-    cdef int _user_host(self, str line) except -1:
+    cdef tuple _user_host(self, str line):
+        """Apply a ``# User@Host:`` line (parsed once per text); returns its parsed values."""
         uc = self._uhcache
         u = uc.get(line)
         if u is None:
@@ -794,7 +1079,7 @@ cdef class FastMySQLSlowParser:
             self._c_session = u[2]
         if u[3] is not None:
             self._c_extra = {**(self._c_extra or {}), **u[3]}
-        return 0
+        return u
 
     cdef int _time_line(self, str line) except -1:
         """Record a ``# Time:`` line; Percona may append ``# User@Host: …`` on the same line.

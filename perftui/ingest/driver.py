@@ -33,6 +33,7 @@ from perftui.ingest.sources import (
     BATCH_BYTES,
     OpenSource,
     SourceError,
+    byte_batches,
     line_batches,
     open_source,
     sample_lines,
@@ -306,10 +307,8 @@ def _produce(
             rejects.clear()
 
     end_offset = start_offset
-    for batch in line_batches(src, start_offset, first_line, LINE_BATCH_BYTES):
-        _guarded(src.path, fmt, batch.first_line_no, parser.feed, batch.lines, batch.first_line_no)
-        lines_seen += len(batch.lines)
-        end_offset = batch.end_offset
+    for end_offset, lines in _fed(src, parser, fmt, start_offset, first_line):
+        lines_seen += lines
         drain()
         if (parser.entry_count if take_table is not None else len(pending)) >= CONVERT_ENTRIES:
             convert()
@@ -321,6 +320,28 @@ def _produce(
     convert()
     yield from flush(final=True)
     yield _Progress(end_offset, lines_seen)
+
+
+def _fed(
+    src: OpenSource, parser: Parser | ColumnarParser, fmt: str, start_offset: int, first_line: int
+) -> Iterator[tuple[int, int]]:
+    """Feed ``src`` from ``start_offset`` to ``parser`` a batch at a time; after each, yield
+    the offset reached and the batch's number of lines.
+
+    A parser with ``feed_bytes`` (the compiled slow-log parser) reads the bytes itself and
+    makes a ``str`` only for the lines it hands to Python code: decoding and splitting every
+    line was a third of its thread's time on a 1 GB slow log (21.9 M lines)."""
+    feed_bytes: Callable[..., None] | None = getattr(parser, "feed_bytes", None)
+    if feed_bytes is None:
+        for batch in line_batches(src, start_offset, first_line, LINE_BATCH_BYTES):
+            first = batch.first_line_no
+            _guarded(src.path, fmt, first, parser.feed, batch.lines, first)
+            yield batch.end_offset, len(batch.lines)
+        return
+    for raw in byte_batches(src, start_offset, first_line, LINE_BATCH_BYTES):
+        for data, start, end, first in raw.pieces:
+            _guarded(src.path, fmt, first, feed_bytes, data, start, end, first)
+        yield raw.end_offset, raw.lines
 
 
 class _WholeBatches:

@@ -122,16 +122,30 @@ def sample_lines(head: bytes, limit: int = 400) -> list[str]:
 
 
 @dataclass(slots=True)
+class ByteBatch:
+    """Whole lines of the log as bytes: ``data[start:end]`` of each piece, in order, the first
+    of whose lines is line ``first_line_no``. Every line ends with ``\\n`` except the log's
+    unterminated last line."""
+
+    pieces: list[tuple[bytes, int, int, int]]  # data, start, end, first_line_no
+    first_line_no: int
+    lines: int  # lines in the pieces
+    end_offset: int  # decompressed byte offset just after the last line of this batch
+
+
+@dataclass(slots=True)
 class LineBatch:
     lines: list[str]
     first_line_no: int
     end_offset: int  # decompressed byte offset just after the last line of this batch
 
 
-def line_batches(
+def byte_batches(
     src: OpenSource, start_offset: int = 0, first_line_no: int = 1, batch_bytes: int = BATCH_BYTES
-) -> Iterator[LineBatch]:
-    """Yield the lines after ``start_offset`` in batches; the final unterminated line counts too."""
+) -> Iterator[ByteBatch]:
+    """Yield the lines after ``start_offset`` in batches of bytes; the final unterminated line
+    counts too. A block read is handed on as is (a piece is a range of it): only the line cut
+    by the previous block's end is copied, joined to its rest."""
     stream = src.stream
     pending = src.head
     offset = 0
@@ -166,25 +180,38 @@ def line_batches(
         if cut < 0:
             carry += block
             continue
-        # Decoded from a view of the block: no copy of it joined to the carried partial line
-        # (only that line is joined to the start of the block). Lines end at b"\n", so no UTF-8
-        # character spans two decoded pieces.
-        view = memoryview(block)
+        pieces: list[tuple[bytes, int, int, int]] = []
         first = 0
-        lines: list[str] = []
         if carry:
             first = block.find(b"\n") + 1
-            lines.append(_decode(carry + view[:first])[:-1])
+            joined = carry + block[:first]
+            pieces.append((joined, 0, len(joined), line_no))
         if first <= cut:
-            lines += _decode(view[first : cut + 1]).split("\n")
-            lines.pop()  # empty string after the final \n
+            pieces.append((block, first, cut + 1, line_no + (1 if carry else 0)))
+        lines = (1 if carry else 0) + block.count(b"\n", first, cut + 1)
         offset += len(carry) + cut + 1
-        carry = bytes(view[cut + 1 :])
-        yield LineBatch(lines, line_no, offset)
-        line_no += len(lines)
+        carry = block[cut + 1 :]
+        yield ByteBatch(pieces, line_no, lines, offset)
+        line_no += lines
     if carry:
         offset += len(carry)
-        yield LineBatch([_decode(carry)], line_no, offset)
+        yield ByteBatch([(carry, 0, len(carry), line_no)], line_no, 1, offset)
+
+
+def line_batches(
+    src: OpenSource, start_offset: int = 0, first_line_no: int = 1, batch_bytes: int = BATCH_BYTES
+) -> Iterator[LineBatch]:
+    """``byte_batches`` decoded into lines (see the module docstring)."""
+    for batch in byte_batches(src, start_offset, first_line_no, batch_bytes):
+        lines: list[str] = []
+        for data, start, end, _first_line_no in batch.pieces:
+            # Decoded from a view: no copy of the block. Lines end at b"\n", so no UTF-8
+            # character spans two decoded pieces.
+            part = _decode(memoryview(data)[start:end]).split("\n")
+            if data[end - 1 : end] == b"\n":
+                part.pop()  # empty string after the final \n
+            lines += part
+        yield LineBatch(lines, batch.first_line_no, batch.end_offset)
 
 
 def _decode(data: bytes | memoryview) -> str:

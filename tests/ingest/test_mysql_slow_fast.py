@@ -9,6 +9,7 @@ PERFTUI_REQUIRE_NATIVE=1 (CI), which makes the skip a failure.
 
 from __future__ import annotations
 
+import io
 import json
 import random
 from collections.abc import Iterable
@@ -23,7 +24,15 @@ from perftui.ingest import formats, mysql_slow
 from perftui.ingest.formats import ParseOptions
 from perftui.ingest.mysql_slow import MySQLSlowParser
 from perftui.ingest.records import Reject
-from perftui.ingest.sources import _decode, open_source, sample_lines
+from perftui.ingest.sources import (
+    HEAD_BYTES,
+    OpenSource,
+    _decode,
+    byte_batches,
+    line_batches,
+    open_source,
+    sample_lines,
+)
 from perftui.store.writer import to_arrow
 from tests.conftest import SAMPLE_LOGS
 from tests.hardening.test_hostile_input import DATA, JUNK_LINES, mutations
@@ -354,6 +363,99 @@ def test_mutated_real_log(steps: list, batch: int) -> None:
         data = mutate(data)
     lines = split_lines(_decode(data))
     differential(lines, [batch] * (len(lines) // batch), settles={1: batch + 1})
+
+
+# -- the log's bytes: feed_bytes against the decoded lines ------------------------------------
+
+
+def _in_memory(data: bytes) -> OpenSource:
+    """``data`` as ``open_source`` opens a plain file (its head read ahead), whatever its first
+    bytes look like (a mutation can put a compression magic number there)."""
+    return OpenSource(
+        "slow.log", io.BytesIO(data[HEAD_BYTES:]), data[:HEAD_BYTES], None, None, None
+    )
+
+
+def bytes_differential(data: bytes, batch_bytes: int) -> int:
+    """The Python parser fed the lines ``line_batches`` decodes from ``data``, the compiled one
+    fed ``byte_batches``' raw pieces through ``feed_bytes``, both in batches of ``batch_bytes``
+    bytes: rejects, pending line and entry count equal after every batch, tables at the end."""
+    py, fast = MySQLSlowParser(), fast_parser()
+    pending: list = []
+    for lines, batch in zip(
+        line_batches(_in_memory(data), batch_bytes=batch_bytes),
+        byte_batches(_in_memory(data), batch_bytes=batch_bytes),
+        strict=True,
+    ):
+        assert (lines.first_line_no, lines.end_offset) == (batch.first_line_no, batch.end_offset)
+        assert len(lines.lines) == batch.lines
+        py.feed(lines.lines, lines.first_line_no)
+        for piece, start, end, first in batch.pieces:
+            fast.feed_bytes(piece, start, end, first)
+        pending += py.entries
+        py.entries.clear()
+        assert fast.rejects == py.rejects
+        assert fast.pending_line == py.pending_line
+        assert fast.entry_count == len(pending)
+    py.finish()
+    fast.finish()
+    pending += py.entries
+    assert fast.rejects == py.rejects
+    assert_same_table(to_arrow(sorted(pending, key=lambda e: e.line_start), 0), fast.take_table(0))
+    return len(pending)
+
+
+@pytest.mark.parametrize("batch_bytes", [7, 4096, 1 << 22])
+@pytest.mark.parametrize("path", SLOW_LOGS, ids=lambda p: p.name)
+def test_real_logs_as_bytes(path: Path, batch_bytes: int) -> None:
+    """Block ends cut lines anywhere (7 bytes: nearly every line is joined from pieces)."""
+    assert bytes_differential(path.read_bytes(), batch_bytes) > 100
+
+
+# Bytes that the lines' decoding changes or that take the str path: CRLF and lone CR, NUL,
+# invalid and multi-byte UTF-8 in every kind of line, a statement of ASCII and non-ASCII
+# lines, a last line without LF (its CR stays).
+RAW_EDGES = [
+    b"# User@Host: a[a] @ h []\r\n"
+    b"# Query_time: 0.5  Lock_time: 0.1 Rows_sent: 1  Rows_examined: 2\r\n"
+    b"SET timestamp=1700000000;\r\nSELECT 1;\r\r\n\r\n",
+    b"# User@Host: a[a] @ h\xff []\n# Thread_id: 7  Schema: s\xc3\xa9  QC_hit: No\n"
+    b"# Query_time: 0.5  Lock_time: 0.1 Rows_sent: 1\x00  Rows_examined: 2\n"
+    b"SET timestamp=17000\x0000;\nSELECT 'caf\xc3\xa9'\n  FROM t\x00\n WHERE x = '\xe2\x82'\n;\n",
+    b"# User@Host: a[a] @ h []\n# Query_time: 0.5  Lock_time: 0.1 Rows_sent: 1  Rows_examined: 2\n"
+    b"use `d\xc3\xa9`;\nSELECT\r1 \x1c;\n\x00\n# Time: 261124  9:31:22\r\nSELECT 2;\r",
+    b"junk \xff\n\x00\n\r\n# \xc3\xa9: x\n/usr/sbin/mariadbd, Version: 10.11 started with:\r\n",
+    b"\n\n# administrator command: Quit\xc3\xa9;\n",
+]
+
+
+@pytest.mark.parametrize("batch_bytes", [1, 5, 1 << 20])
+@pytest.mark.parametrize("data", RAW_EDGES)
+def test_raw_bytes_the_decoding_changes(data: bytes, batch_bytes: int) -> None:
+    bytes_differential(data, batch_bytes)
+    bytes_differential(SLOW_SAMPLE[:3000] + data + SLOW_SAMPLE[:3000], batch_bytes)
+
+
+@settings(
+    max_examples=60,
+    deadline=timedelta(seconds=30),
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+@given(steps=st.lists(mutations(), min_size=1, max_size=3), batch=st.integers(1, 5000))
+def test_mutated_real_log_as_bytes(steps: list, batch: int) -> None:
+    """The hardening suite's byte mutations, read as bytes by the compiled parser."""
+    data = SLOW_SAMPLE
+    for mutate in steps:
+        data = mutate(data)
+    bytes_differential(data, batch)
+
+
+def test_feed_bytes_refuses_a_range_outside_the_data() -> None:
+    fast = fast_parser()
+    with pytest.raises(ValueError, match="outside"):
+        fast.feed_bytes(b"SELECT 1;\n", 0, 11, 1)
+    with pytest.raises(ValueError, match="outside"):
+        fast.feed_bytes(b"SELECT 1;\n", 5, 4, 1)
 
 
 # -- which parser gets used -----------------------------------------------------------------------
