@@ -477,9 +477,10 @@ cdef class FastMySQLSlowParser:
                 self._line(line, first + idx)
         self._last_no = first + nl - 1
 
-    def feed_bytes(self, bytes data, Py_ssize_t start, Py_ssize_t end, first_line_no: int) -> None:
-        """Feed the lines of ``data[start:end]`` as ``sources.line_batches`` would decode them:
-        every line ends with ``\\n`` except, at the end of the log, the last one.
+    def feed_bytes(self, bytes data, Py_ssize_t start, Py_ssize_t end, first_line_no: int) -> int:
+        """Feed the lines of ``data[start:end]`` as ``sources.line_batches`` would decode them
+        (every line ends with ``\\n`` except, at the end of the log, the last one); returns
+        the number of lines.
 
         The lines the driver hands ``feed`` are ``str(block, "utf-8", "replace")`` split at
         ``\\n``, with CRLF folded to LF and NUL replaced by U+FFFD. A line of bytes 1-127 (after
@@ -509,6 +510,7 @@ cdef class FastMySQLSlowParser:
             no += 1
             pos = stop + 1
         self._last_no = no - 1
+        return no - first_line_no
 
     cdef int _ascii_line(self, const char* s, Py_ssize_t n, object line, int64_t no) except -1:
         """One ASCII line ``s[:n]``; ``line`` is its ``str`` when the caller has one (None: made

@@ -123,13 +123,11 @@ def sample_lines(head: bytes, limit: int = 400) -> list[str]:
 
 @dataclass(slots=True)
 class ByteBatch:
-    """Whole lines of the log as bytes: ``data[start:end]`` of each piece, in order, the first
-    of whose lines is line ``first_line_no``. Every line ends with ``\\n`` except the log's
-    unterminated last line."""
+    """Whole lines of the log as bytes: ``data[start:end]`` of each piece, in order. Every line
+    ends with ``\\n`` except the log's unterminated last line. Lines are not counted here (the
+    reader of the pieces counts them as it goes: ``bytes.count`` is a byte-at-a-time loop)."""
 
-    pieces: list[tuple[bytes, int, int, int]]  # data, start, end, first_line_no
-    first_line_no: int
-    lines: int  # lines in the pieces
+    pieces: list[tuple[bytes, int, int]]  # data, start, end
     end_offset: int  # decompressed byte offset just after the last line of this batch
 
 
@@ -141,7 +139,7 @@ class LineBatch:
 
 
 def byte_batches(
-    src: OpenSource, start_offset: int = 0, first_line_no: int = 1, batch_bytes: int = BATCH_BYTES
+    src: OpenSource, start_offset: int = 0, batch_bytes: int = BATCH_BYTES
 ) -> Iterator[ByteBatch]:
     """Yield the lines after ``start_offset`` in batches of bytes; the final unterminated line
     counts too. A block read is handed on as is (a piece is a range of it): only the line cut
@@ -169,7 +167,6 @@ def byte_batches(
                         break
                     to_skip -= len(block)
         offset = start_offset
-    line_no = first_line_no
     carry = b""
     while True:
         block = pending if pending else stream.read(batch_bytes)
@@ -180,38 +177,38 @@ def byte_batches(
         if cut < 0:
             carry += block
             continue
-        pieces: list[tuple[bytes, int, int, int]] = []
+        pieces: list[tuple[bytes, int, int]] = []
         first = 0
         if carry:
             first = block.find(b"\n") + 1
             joined = carry + block[:first]
-            pieces.append((joined, 0, len(joined), line_no))
+            pieces.append((joined, 0, len(joined)))
         if first <= cut:
-            pieces.append((block, first, cut + 1, line_no + (1 if carry else 0)))
-        lines = (1 if carry else 0) + block.count(b"\n", first, cut + 1)
+            pieces.append((block, first, cut + 1))
         offset += len(carry) + cut + 1
         carry = block[cut + 1 :]
-        yield ByteBatch(pieces, line_no, lines, offset)
-        line_no += lines
+        yield ByteBatch(pieces, offset)
     if carry:
         offset += len(carry)
-        yield ByteBatch([(carry, 0, len(carry), line_no)], line_no, 1, offset)
+        yield ByteBatch([(carry, 0, len(carry))], offset)
 
 
 def line_batches(
     src: OpenSource, start_offset: int = 0, first_line_no: int = 1, batch_bytes: int = BATCH_BYTES
 ) -> Iterator[LineBatch]:
     """``byte_batches`` decoded into lines (see the module docstring)."""
-    for batch in byte_batches(src, start_offset, first_line_no, batch_bytes):
+    line_no = first_line_no
+    for batch in byte_batches(src, start_offset, batch_bytes):
         lines: list[str] = []
-        for data, start, end, _first_line_no in batch.pieces:
+        for data, start, end in batch.pieces:
             # Decoded from a view: no copy of the block. Lines end at b"\n", so no UTF-8
             # character spans two decoded pieces.
             part = _decode(memoryview(data)[start:end]).split("\n")
             if data[end - 1 : end] == b"\n":
                 part.pop()  # empty string after the final \n
             lines += part
-        yield LineBatch(lines, batch.first_line_no, batch.end_offset)
+        yield LineBatch(lines, line_no, batch.end_offset)
+        line_no += len(lines)
 
 
 def _decode(data: bytes | memoryview) -> str:

@@ -387,11 +387,12 @@ def bytes_differential(data: bytes, batch_bytes: int) -> int:
         byte_batches(_in_memory(data), batch_bytes=batch_bytes),
         strict=True,
     ):
-        assert (lines.first_line_no, lines.end_offset) == (batch.first_line_no, batch.end_offset)
-        assert len(lines.lines) == batch.lines
+        assert lines.end_offset == batch.end_offset
         py.feed(lines.lines, lines.first_line_no)
-        for piece, start, end, first in batch.pieces:
-            fast.feed_bytes(piece, start, end, first)
+        line_no = lines.first_line_no
+        for piece, start, end in batch.pieces:
+            line_no += fast.feed_bytes(piece, start, end, line_no)
+        assert line_no == lines.first_line_no + len(lines.lines)
         pending += py.entries
         py.entries.clear()
         assert fast.rejects == py.rejects
