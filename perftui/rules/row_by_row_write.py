@@ -61,15 +61,11 @@ def _classes(workload: Workload) -> list[dict[str, Any]]:
     t = workload.thresholds
     cte, params = connections_cte(workload)
     joined = _has_tx_events(workload)
-    # An ASOF join sorts its left side (2 M rows) even when the right side is empty: join only
-    # when the logs have transaction events at all. One join to all events, each carrying the
-    # state after it (last BEGIN/COMMIT with its number, last SET autocommit), instead of one
-    # join per kind of event: the events are few, the rows they are joined to many.
-    # With no event before a row, its state is NULL, as the join gives.
-    ev_join = _last_event_before("ev", "x") if joined else ""
-    last_tx = "x.last_tx" if joined else "NULL::VARCHAR"
-    tx_no = "x.tx_no" if joined else "NULL::BIGINT"
-    last_ac = "x.last_ac" if joined else "NULL::VARCHAR"
+    # An ASOF join sorts its left side even when the right side is empty: only the rows of
+    # connections that have transaction events are joined (PostgreSQL 1 GB: 34 k of 2.1 M). One
+    # join to all events, each carrying the state after it (last BEGIN/COMMIT with its number,
+    # last SET autocommit), instead of one join per kind of event. With no event before a row,
+    # its state is NULL, as the join gives.
     sql = f"""
     WITH {cte},
     wc AS (
@@ -97,45 +93,58 @@ def _classes(workload: Workload) -> list[dict[str, Any]]:
         WINDOW e AS (PARTITION BY source_id, conn_no ORDER BY line_start
                      ROWS UNBOUNDED PRECEDING)
     ),
+    tx_conns AS (SELECT DISTINCT source_id, conn_no FROM ev),
     t AS (  -- each row with the state after the last event before it (an ASOF join:
             -- last_value(… IGNORE NULLS) windows over all the rows took 10x longer)
-        SELECT b.*, {last_tx} AS last_tx, {last_ac} AS last_ac,
-               coalesce({tx_no}, 0)
-               + CASE WHEN b.tx_event IN ('begin', 'end') THEN 1 ELSE 0 END AS tx_id
-        FROM base b{ev_join}
+        {_with_state() if joined else _without_state("base")}
     ),
-    ends AS (  -- each COMMIT with the last write before it
+    ends AS (  -- each COMMIT with the last write before it (in its connection, so one with
+               -- events)
         SELECT e.*, wr.line_start AS prev_write_line
         FROM (SELECT * FROM base WHERE tx_event = 'end') e
-        ASOF LEFT JOIN (SELECT source_id, conn_no, line_start FROM base
+        ASOF LEFT JOIN (SELECT source_id, conn_no, line_start
+                        FROM base SEMI JOIN tx_conns USING (source_id, conn_no)
                         WHERE tx_event IS NULL) wr
           ON e.source_id = wr.source_id AND e.conn_no = wr.conn_no
          AND e.line_start > wr.line_start
     ),
-    w AS (
-        SELECT source_id, conn_no, class_id, line_start, duration_ms, tx_id,
-               coalesce(last_tx = 'begin', false) OR coalesce(last_ac = 'ac_off', false)
-                   AS in_tx,
-               lag(line_start) OVER c AS prev_line,
-               epoch(ts) - lag(epoch(ts)) OVER c AS gap
-        FROM t
-        WHERE tx_event IS NULL AND single_row
-        WINDOW c AS (PARTITION BY source_id, conn_no, class_id ORDER BY line_start)
+    marks AS (  -- one sort of each connection's rows of a class marks each row's place:
+                -- first / last of its burst, its number, and running totals of its times and
+                -- of its rows in a transaction (in line order, so the same every run; logged
+                -- times are whole microseconds, so a burst's difference of two totals rounds
+                -- to the same 3 decimals as the sum of its own times)
+        SELECT source_id, conn_no, class_id, line_start, tx_id, in_tx,
+               coalesce(lag(line_start) OVER c IS NULL
+                        OR epoch(ts) - lag(epoch(ts)) OVER c > ?, false) AS first_b,
+               coalesce(lead(line_start) OVER c IS NULL
+                        OR lead(epoch(ts)) OVER c - epoch(ts) > ?, false) AS last_b,
+               row_number() OVER c AS rn,
+               coalesce(duration_ms, 0) AS ms_here,
+               sum(coalesce(duration_ms, 0)) OVER c AS ms_so_far,
+               sum(in_tx::INTEGER) OVER c AS in_tx_so_far
+        FROM (SELECT *, coalesce(last_tx = 'begin', false) OR coalesce(last_ac = 'ac_off', false)
+                            AS in_tx
+              FROM t WHERE tx_event IS NULL AND single_row)
+        WINDOW c AS (PARTITION BY source_id, conn_no, class_id ORDER BY line_start
+                     ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
     ),
-    b AS (
-        SELECT *, sum(CASE WHEN prev_line IS NULL OR gap > ? THEN 1 ELSE 0 END)
-                      OVER (PARTITION BY source_id, conn_no, class_id
-                            ORDER BY line_start ROWS UNBOUNDED PRECEDING) AS burst
-        FROM w
+    b AS (  -- the first and last row of each burst and the rows in a transaction (few: the
+            -- distinct transactions are counted on them), each with its burst's number
+        SELECT *, sum(first_b::INTEGER) OVER (PARTITION BY source_id, conn_no, class_id
+                                              ORDER BY line_start ROWS UNBOUNDED PRECEDING)
+                      AS burst
+        FROM marks WHERE first_b OR last_b OR in_tx
     ),
     runs AS (
-        SELECT source_id, conn_no, class_id, burst, count(*) AS n,
-               round(coalesce(fsum(duration_ms), 0), 3) AS ms,
-               count(*) FILTER (WHERE in_tx) AS in_tx,
+        SELECT source_id, conn_no, class_id, burst, max(rn) - min(rn) + 1 AS n,
+               round(arg_max(ms_so_far, line_start)
+                     - arg_min(ms_so_far - ms_here, line_start), 3) AS ms,
+               arg_max(in_tx_so_far, line_start)
+                   - arg_min(in_tx_so_far - in_tx::INTEGER, line_start) AS in_tx,
                count(DISTINCT tx_id) FILTER (WHERE in_tx) AS transactions,
                min(line_start) AS first_line, max(line_start) AS last_line
         FROM b GROUP BY source_id, conn_no, class_id, burst
-        HAVING count(*) >= ?
+        HAVING max(rn) - min(rn) + 1 >= ?
     ),
     bursts AS (  -- a connection's session (its pid / thread id), read for the bursts found
         SELECT r.*, e.session FROM runs r
@@ -175,7 +184,8 @@ def _classes(workload: Workload) -> list[dict[str, Any]]:
     FROM classed GROUP BY class_id, dialect
     ORDER BY total_ms + total_commit_ms DESC, executions DESC, class_id, dialect
     """
-    params += [SINGLE_ROW_WRITE_RE, INSERT_SELECT_RE, t.row_by_row_gap_s, t.row_by_row_count]
+    params += [SINGLE_ROW_WRITE_RE, INSERT_SELECT_RE, t.row_by_row_gap_s, t.row_by_row_gap_s]
+    params += [t.row_by_row_count]
     cols = (
         "class_id",
         "dialect",
@@ -193,12 +203,26 @@ def _classes(workload: Workload) -> list[dict[str, Any]]:
     return [dict(zip(cols, r, strict=True)) for r in workload.con.execute(sql, params).fetchall()]
 
 
-def _last_event_before(events: str, alias: str) -> str:
-    """ASOF join of each row ``b`` to the last of ``events`` before it in its connection."""
+def _with_state() -> str:
+    """``base`` rows with their transaction state: the rows of connections with events from
+    the last event before them, the others with none."""
     return f"""
-        ASOF LEFT JOIN {events} {alias}
-          ON b.source_id = {alias}.source_id AND b.conn_no = {alias}.conn_no
-         AND b.line_start > {alias}.line_start"""
+        SELECT b.*, x.last_tx, x.last_ac,
+               coalesce(x.tx_no, 0)
+               + CASE WHEN b.tx_event IN ('begin', 'end') THEN 1 ELSE 0 END AS tx_id
+        FROM (SELECT * FROM base SEMI JOIN tx_conns USING (source_id, conn_no)) b
+        ASOF LEFT JOIN ev x
+          ON b.source_id = x.source_id AND b.conn_no = x.conn_no
+         AND b.line_start > x.line_start
+        UNION ALL BY NAME
+        {_without_state("(SELECT * FROM base ANTI JOIN tx_conns USING (source_id, conn_no))")}"""
+
+
+def _without_state(rows: str) -> str:
+    """``rows`` of ``base`` with no transaction event before them (so none themselves)."""
+    return f"""SELECT b.*, NULL::VARCHAR AS last_tx, NULL::VARCHAR AS last_ac,
+               CASE WHEN b.tx_event IN ('begin', 'end') THEN 1 ELSE 0 END AS tx_id
+        FROM {rows} b"""
 
 
 def _has_tx_events(workload: Workload) -> bool:
