@@ -274,7 +274,7 @@ cdef class _Rows:
         cdef const int64_t* rows = <const int64_t*><char*>order
         cdef list cuts = [0]
         memset(sums, 0, sizeof(sums))
-        for k in range(n):
+        for k in range(n if self._too_big() else 0):
             r = rows[k]
             over = False
             for c in range(N_TEXTS):
@@ -300,13 +300,24 @@ cdef class _Rows:
         self.extra.clear()
         return tables[0] if len(tables) == 1 else pa.concat_tables(tables)
 
+    cdef bint _too_big(self):
+        """Whether some string column holds more text than one chunk (then the rows are cut)."""
+        for t in self.texts:
+            if (<_Text>t).bytes(0, self.n) > self.text_limit:
+                return True
+        return self.extra.bytes(0, self.n) > self.text_limit
+
     cdef object _fixed(self, object typ, const char* values, Py_ssize_t width, const uint8_t* ok, const int64_t* rows, Py_ssize_t n):
         """``rows`` of an int / float column of ``width``-byte values (``ok`` NULL: no nulls)."""
         cdef char* data
         cdef Py_ssize_t i, nulls = 0
         buf = _new_buffer(n * width, &data, False)
-        for i in range(n):
-            memcpy(data + i * width, values + rows[i] * width, width)
+        if width == 8:
+            for i in range(n):
+                (<int64_t*>data)[i] = (<const int64_t*>values)[rows[i]]
+        else:
+            for i in range(n):
+                memcpy(data + i * width, values + rows[i] * width, width)
         bitmap = None if ok == NULL else _bitmap(ok, rows, n, &nulls)
         return pa.Array.from_buffers(typ, n, [bitmap, buf], null_count=nulls)
 
