@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import gc
 import hashlib
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -120,7 +121,7 @@ def ingest_path(
     on_progress: Callable[[int], None] | None = None,
 ) -> IngestResult:
     """Ingest ``path`` (``-`` = stdin) into the store behind ``con``; see the module docstring."""
-    with reading(path) as src:
+    with reading(path) as src, _quick_gil_handover():
         return _ingest(con, src, log_format, options or ParseOptions(), on_progress)
 
 
@@ -393,6 +394,25 @@ def _gc_paused() -> Iterator[None]:
     finally:
         if was_enabled:
             gc.enable()
+
+
+# How long a thread waiting for the GIL waits before it asks the running one to let go. The
+# parser holds it nearly all the time; the fingerprinting and storing threads need it for a
+# moment between their long GIL-free steps (Arrow kernels, DuckDB queries), and with Python's
+# 5 ms they sat idle while the second core had work. Measured on 1 GB logs (5 paired runs,
+# ingest alone): wall 0.86 (PostgreSQL) and 0.89 (MariaDB) of the 5 ms default at 0.2 ms, and
+# 0.98 of that at 0.05 ms; CPU within 1 %.
+SWITCH_INTERVAL_S = 0.00005
+
+
+@contextmanager
+def _quick_gil_handover() -> Iterator[None]:
+    before = sys.getswitchinterval()
+    sys.setswitchinterval(min(before, SWITCH_INTERVAL_S))
+    try:
+        yield
+    finally:
+        sys.setswitchinterval(before)
 
 
 def _guarded(path: str, fmt: str, line_no: int, call: Callable, *args: object) -> Any:

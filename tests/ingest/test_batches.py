@@ -6,6 +6,7 @@ single batch's)."""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
@@ -59,3 +60,33 @@ def by_line(entries: list[tuple]) -> list[tuple]:
     """Entries in line order without their number, once the numbers are checked to be 0..n-1."""
     assert sorted(e[1] for e in entries) == list(range(len(entries)))
     return sorted((e[:1] + e[2:] for e in entries), key=lambda e: e[1])
+
+
+@pytest.mark.parametrize("name", LOGS)
+def test_threads_get_the_gil_quickly_while_parsing_and_the_interval_comes_back(
+    name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The parser holds the GIL while the fingerprinting and storing threads wait for it: the
+    switch interval is short during the ingest, and what it was afterwards (also after a
+    failure)."""
+    seen: list[float] = []
+    insert_batch = writer.insert_batch
+
+    def recording(con, source_id: int, batch: writer.Classified, dialect: str) -> None:
+        seen.append(sys.getswitchinterval())
+        insert_batch(con, source_id, batch, dialect)
+
+    before = sys.getswitchinterval()
+    monkeypatch.setattr(writer, "insert_batch", recording)
+    with schema.connect(tmp_path / "s.duckdb") as con:
+        driver.ingest_path(con, str(sample(name)))
+    assert seen and max(seen) <= driver.SWITCH_INTERVAL_S < before
+    assert sys.getswitchinterval() == before
+
+    def failing(*args: object) -> None:
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(writer, "insert_batch", failing)
+    with schema.connect(tmp_path / "t.duckdb") as con, pytest.raises(RuntimeError):
+        driver.ingest_path(con, str(sample(name)))
+    assert sys.getswitchinterval() == before
