@@ -57,10 +57,11 @@ def _pairs(workload: Workload) -> list[dict[str, Any]]:
                 -- per connection marks each row's place: first / last of its run, its number,
                 -- and the running total of its connection's times (in line order, so the same
                 -- every run; logged times are whole microseconds, so a run's difference of two
-                -- totals rounds to the same 3 decimals as the sum of its own times).
-        SELECT source_id, conn_no, line_start, class_id,
-               class_id IS DISTINCT FROM lag(class_id) OVER c AS first_of_run,
-               class_id IS DISTINCT FROM lead(class_id) OVER c AS last_of_run,
+                -- totals rounds to the same 3 decimals as the sum of its own times). Classes by
+                -- number (the sort carries an integer; MariaDB 1 GB: 0.39 -> 0.22 s).
+        SELECT source_id, conn_no, line_start, class_no,
+               class_no IS DISTINCT FROM lag(class_no) OVER c AS first_of_run,
+               class_no IS DISTINCT FROM lead(class_no) OVER c AS last_of_run,
                row_number() OVER c AS rn,
                coalesce(duration_ms, 0) AS ms_here,
                sum(coalesce(duration_ms, 0)) OVER c AS ms_so_far
@@ -71,27 +72,31 @@ def _pairs(workload: Workload) -> list[dict[str, Any]]:
     ),
     ends AS (  -- only the first and last rows of runs: a run's first row is followed by its
                -- last (unless it is both), and preceded by the last row of the run before it
-        SELECT source_id, conn_no, class_id, first_of_run, line_start AS first_line, rn,
+        SELECT source_id, conn_no, class_no, first_of_run, line_start AS first_line, rn,
                ms_so_far - ms_here AS ms_before,
                CASE WHEN last_of_run THEN line_start ELSE lead(line_start) OVER e END
                    AS last_line,
                CASE WHEN last_of_run THEN rn ELSE lead(rn) OVER e END AS last_rn,
                CASE WHEN last_of_run THEN ms_so_far ELSE lead(ms_so_far) OVER e END AS ms_to,
-               lag(class_id) OVER e AS source_class, lag(line_start) OVER e AS source_line
+               lag(class_no) OVER e AS source_class_no, lag(line_start) OVER e AS source_line
         FROM marks WHERE first_of_run OR last_of_run
         WINDOW e AS (PARTITION BY source_id, conn_no ORDER BY line_start)
     ),
     seq AS (
-        SELECT source_id, conn_no, class_id, last_rn - rn + 1 AS n,
+        SELECT source_id, conn_no, class_no, last_rn - rn + 1 AS n,
                round(ms_to - ms_before, 3) AS ms, first_line, last_line,
-               source_class, source_line
+               source_class_no, source_line
         FROM ends WHERE first_of_run
     ),
     found AS (
-        SELECT seq.*, s.dialect FROM seq
-        JOIN query_classes c ON c.class_id = seq.class_id
+        SELECT seq.* EXCLUDE (class_no, source_class_no), k.class_id,
+               sk.class_id AS source_class, s.dialect
+        FROM seq
+        JOIN class_kinds k ON k.class_no = seq.class_no
+        JOIN class_kinds sk ON sk.class_no = seq.source_class_no
+        JOIN query_classes c ON c.class_id = k.class_id
         JOIN sources s ON s.source_id = seq.source_id
-        WHERE seq.source_class IS NOT NULL AND seq.n >= ? AND (seq.ms >= ? OR seq.n >= ?)
+        WHERE seq.n >= ? AND (seq.ms >= ? OR seq.n >= ?)
           AND regexp_matches(c.fingerprint, ?)
     ),
     hits AS (  -- a connection's session (its pid / thread id), read for the runs found only

@@ -74,7 +74,7 @@ def _classes(workload: Workload) -> list[dict[str, Any]]:
     ),
     base AS (  -- only transaction events and writes: reads do not change what is measured;
                -- only the columns the joins and windows need (their sorts carry every column)
-        SELECT source_id, conn_no, line_start, ts, duration_ms, class_id, tx_event,
+        SELECT source_id, conn_no, line_start, ts, duration_ms, class_no, tx_event,
                CASE WHEN is_insert THEN coalesce(values_rows, 1) <= 1
                     ELSE coalesce(rows_affected, 1) <= 1 END AS single_row
         FROM conn
@@ -113,7 +113,7 @@ def _classes(workload: Workload) -> list[dict[str, Any]]:
                 -- of its rows in a transaction (in line order, so the same every run; logged
                 -- times are whole microseconds, so a burst's difference of two totals rounds
                 -- to the same 3 decimals as the sum of its own times)
-        SELECT source_id, conn_no, class_id, line_start, tx_id, in_tx,
+        SELECT source_id, conn_no, class_no, line_start, tx_id, in_tx,
                coalesce(lag(line_start) OVER c IS NULL
                         OR epoch(ts) - lag(epoch(ts)) OVER c > ?, false) AS first_b,
                coalesce(lead(line_start) OVER c IS NULL
@@ -125,29 +125,31 @@ def _classes(workload: Workload) -> list[dict[str, Any]]:
         FROM (SELECT *, coalesce(last_tx = 'begin', false) OR coalesce(last_ac = 'ac_off', false)
                             AS in_tx
               FROM t WHERE tx_event IS NULL AND single_row)
-        WINDOW c AS (PARTITION BY source_id, conn_no, class_id ORDER BY line_start
+        WINDOW c AS (PARTITION BY source_id, conn_no, class_no ORDER BY line_start
                      ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
     ),
     b AS (  -- the first and last row of each burst and the rows in a transaction (few: the
             -- distinct transactions are counted on them), each with its burst's number
-        SELECT *, sum(first_b::INTEGER) OVER (PARTITION BY source_id, conn_no, class_id
+        SELECT *, sum(first_b::INTEGER) OVER (PARTITION BY source_id, conn_no, class_no
                                               ORDER BY line_start ROWS UNBOUNDED PRECEDING)
                       AS burst
         FROM marks WHERE first_b OR last_b OR in_tx
     ),
     runs AS (
-        SELECT source_id, conn_no, class_id, burst, max(rn) - min(rn) + 1 AS n,
+        SELECT source_id, conn_no, class_no, burst, max(rn) - min(rn) + 1 AS n,
                round(arg_max(ms_so_far, line_start)
                      - arg_min(ms_so_far - ms_here, line_start), 3) AS ms,
                arg_max(in_tx_so_far, line_start)
                    - arg_min(in_tx_so_far - in_tx::INTEGER, line_start) AS in_tx,
                count(DISTINCT tx_id) FILTER (WHERE in_tx) AS transactions,
                min(line_start) AS first_line, max(line_start) AS last_line
-        FROM b GROUP BY source_id, conn_no, class_id, burst
+        FROM b GROUP BY source_id, conn_no, class_no, burst
         HAVING max(rn) - min(rn) + 1 >= ?
     ),
-    bursts AS (  -- a connection's session (its pid / thread id), read for the bursts found
-        SELECT r.*, e.session FROM runs r
+    bursts AS (  -- a connection's session (its pid / thread id), read for the bursts found;
+                 -- the class by its id again (the sorts carried its number)
+        SELECT r.* EXCLUDE (class_no), k.class_id, e.session FROM runs r
+        JOIN class_kinds k ON k.class_no = r.class_no
         JOIN entries e ON e.source_id = r.source_id AND e.line_start = r.first_line
     ),
     commits AS (

@@ -47,7 +47,10 @@ def connections_cte(workload: Workload) -> tuple[str, list]:
     needs to know of their statements.
 
     Columns: source_id, session, conn_no (``store.connections``: numbered when stored, since a
-    pid or thread id can be reused), line_start, kind, ts, duration_ms, class_id, is_insert,
+    pid or thread id can be reused), line_start, kind, ts, duration_ms, class_id, class_no (a
+    number per class, ``class_kinds`` maps it back: a window that sorts millions of rows
+    carries an integer faster than the 16-character id; every stored class id has its row in
+    query_classes, which ``writer.insert_batch`` stores first), is_insert,
     values_rows, rows_affected, is_control (transaction control / session setup), tx_event
     ('begin', 'end', 'ac_off', 'ac_on' or NULL), is_end (the entry closes its connection).
 
@@ -61,7 +64,8 @@ def connections_cte(workload: Workload) -> tuple[str, list]:
     # not once per entry (millions). CASE reads lower(query) of admin entries only.
     sql = f"""
     class_kinds AS (
-        SELECT class_id, regexp_matches(fingerprint, ?) AS control,
+        SELECT class_id, row_number() OVER (ORDER BY class_id) AS class_no,
+               regexp_matches(fingerprint, ?) AS control,
                starts_with(fingerprint, 'insert') OR starts_with(fingerprint, 'replace')
                    AS is_insert,
                CASE WHEN regexp_matches(fingerprint, ?) THEN 'begin'
@@ -71,7 +75,7 @@ def connections_cte(workload: Workload) -> tuple[str, list]:
     ),
     conn AS (
         SELECT e.source_id, e.session, e.conn_no, e.line_start, e.kind, e.ts, e.duration_ms,
-               e.class_id, e.values_rows, e.rows_affected,
+               e.class_id, c.class_no, e.values_rows, e.rows_affected,
                coalesce(c.is_insert, false) AS is_insert,
                coalesce(e.kind = 'query' AND c.control, false) AS is_control,
                CASE WHEN e.kind <> 'query' OR c.tx IS NULL THEN NULL
