@@ -80,6 +80,7 @@ cdef object new_buffer(Py_ssize_t size, char** data, bint zeroed)
 cdef Py_ssize_t count_nulls(const uint8_t* ok, Py_ssize_t n) noexcept
 cdef object bitmap(const uint8_t* ok, Py_ssize_t n)
 cdef object bitmap_rows(const uint8_t* ok, const int64_t* rows, Py_ssize_t n, Py_ssize_t* nulls)
+cdef object null_array(object typ, Py_ssize_t n)
 cdef object fixed_array(object typ, const char* values, Py_ssize_t width, const uint8_t* ok, Py_ssize_t a, Py_ssize_t b)
 
 

@@ -89,6 +89,19 @@ cdef object fixed_array(object typ, const char* values, Py_ssize_t width, const 
     return pa.Array.from_buffers(typ, n, [bitmap(ok + a, n), buf], null_count=count_nulls(ok + a, n))
 
 
+cdef dict _null_arrays = {}
+
+
+cdef object null_array(object typ, Py_ssize_t n):
+    """``pa.nulls(n, typ)`` as a slice of one all-null array per type, kept for reuse: a
+    parser's columns that its format never fills need no fresh zeroed buffers per batch (they
+    were most of the slow-log parser's page faults)."""
+    cdef object whole = _null_arrays.get(typ)
+    if whole is None or len(whole) < n:
+        whole = _null_arrays[typ] = pa.nulls(max(n, 1 << 17), typ)
+    return whole.slice(0, n)
+
+
 cdef bint _same_items(dict a, dict b) except -1:
     """The same keys and values in the same order (JSON text depends on the order); str keys
     and values of the same type, so only what add_json_object accepted is matched (and no

@@ -33,6 +33,7 @@ from perftui.ingest._columns cimport (
     is_digit as _digit,
     is_space as _space,
     new_buffer as _new_buffer,
+    null_array as _null_array,
     plain_float as _plain_float,
 )
 
@@ -1200,6 +1201,6 @@ cdef class FastMySQLSlowParser:
         for attr, col, typ in _COLUMNS:
             # The attributes this parser never sets (PostgreSQL ones) are all NULL.
             array = mine.get(attr)
-            arrays[col] = pa.nulls(n, typ) if array is None else array
+            arrays[col] = _null_array(typ, n) if array is None else array
         arrays["extra"] = self._extra.array(a, b)
         return pa.table(arrays)
