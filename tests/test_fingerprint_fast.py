@@ -182,8 +182,9 @@ def test_rare_constructs_are_left_to_the_regexes(text: str) -> None:
     assert fast[0][0].as_py() is None
 
 
-def test_store_gets_the_regexes_answer_for_a_mixed_batch() -> None:
-    """The writer's path: accepted texts from C, declined ones through the CASE's regex branch,
+@pytest.mark.parametrize("dialect", ["mysql", "postgres"])
+def test_store_gets_the_regexes_answer_for_a_mixed_batch(dialect: str) -> None:
+    """The writer's path: accepted texts from C, declined ones through the regexes,
     one table with the pure-SQL path's rows (row order aside)."""
     _fast()
     texts = [
@@ -192,11 +193,13 @@ def test_store_gets_the_regexes_answer_for_a_mixed_batch() -> None:
         "INSERT INTO t (a) VALUES (1), (2), (3)",
         "select x from t order by y asc union select x from t order by y asc",
         "use shop",
+        "SELECT a FROM t WHERE b = $1 ORDER BY a ASC, b DESC",
+        "SELECT a FROM t WHERE b = 2 ORDER BY a ASC, b DESC",
     ]
     con = duckdb.connect()
-    got = writer._fingerprint_texts(con, pa.array(texts), "mysql")
+    got = writer._fingerprint_texts(con, pa.array(texts), dialect)
     con.register("_perftui_texts_in", pa.table({"query": pa.array(texts, pa.string())}))
-    want = writer._post_process(con.sql(writer._texts_sql("mysql")).to_arrow_table(), "mysql")
+    want = writer._post_process(con.sql(writer._texts_sql(dialect)).to_arrow_table(), dialect)
     key = ["query"]
     assert got.sort_by([(k, "ascending") for k in key]).equals(
         want.sort_by([(k, "ascending") for k in key])
