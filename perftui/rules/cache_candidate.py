@@ -47,47 +47,53 @@ def _classes(workload: Workload) -> list[dict[str, Any]]:
     wsql, wparams = workload.window.where("e")
     timed = f"e.kind = 'query' AND e.ts IS NOT NULL AND e.query IS NOT NULL {wsql}"
     sql = f"""
-    WITH q AS (  -- without the texts: a CTE read three times is materialised, and copying
-                 -- every statement's text into it was 40 % of the rule (5.9 M entries)
-        SELECT e.source_id, e.class_id, e.session, e.ts, epoch(e.ts) AS t, e.duration_ms,
+    WITH cls AS (  -- classes by number: the groups and the window below key on an integer
+        SELECT class_id, fingerprint, row_number() OVER (ORDER BY class_id) AS class_no
+        FROM query_classes
+    ),
+    q AS (  -- without the texts: a CTE read three times is materialised, and copying
+            -- every statement's text into it was 40 % of the rule (5.9 M entries)
+        SELECT e.source_id, c.class_no, e.session, e.ts, epoch(e.ts) AS t, e.duration_ms,
                hash(e.query, coalesce(e.params, '')) AS h
-        FROM entries e JOIN query_classes c ON c.class_id = e.class_id
+        FROM entries e JOIN cls c ON c.class_id = e.class_id
         WHERE {timed}
           AND regexp_matches(c.fingerprint, ?) AND regexp_matches(c.fingerprint, ?)
           AND NOT regexp_matches(c.fingerprint, ?)
     ),
     hot AS (  -- statements repeated often enough in all, with their totals
-        SELECT source_id, class_id, h, count(*) AS repeats,
+        SELECT source_id, class_no, h, count(*) AS repeats,
                round(coalesce(fsum(duration_ms), 0), 3) AS ms, count(DISTINCT session) AS sessions,
                min(ts) AS first_ts, max(ts) AS last_ts
-        FROM q GROUP BY source_id, class_id, h HAVING count(*) >= ?
+        FROM q GROUP BY source_id, class_no, h HAVING count(*) >= ?
     ),
     times AS (  -- their executions per point in time: a window sorts every row it reads, and
                 -- busy statements repeat within one timestamp (MySQL logs whole seconds), so
                 -- this is the cheap input (a sliding count over 2.8 M rows took 1.8 s, over
                 -- the 0.5 M distinct times 0.2 s)
-        SELECT q.source_id, q.class_id, q.h, q.t, count(*) AS n
+        SELECT q.source_id, q.class_no, q.h, q.t, count(*) AS n
         FROM q SEMI JOIN hot
-          ON q.source_id = hot.source_id AND q.class_id = hot.class_id AND q.h = hot.h
+          ON q.source_id = hot.source_id AND q.class_no = hot.class_no AND q.h = hot.h
         GROUP BY ALL
     ),
     peaks AS (  -- the busiest window, and the executions that came within a window of the last
-        SELECT source_id, class_id, h, max(in_window) AS max_in_window,
+        SELECT source_id, class_no, h, max(in_window) AS max_in_window,
                sum(n - 1 + coalesce((gap <= ?)::BIGINT, 0)) AS within_ttl
         FROM (SELECT *, sum(n) OVER (p RANGE BETWEEN ? PRECEDING AND CURRENT ROW) AS in_window,
                      t - lag(t) OVER p AS gap
-              FROM times WINDOW p AS (PARTITION BY source_id, class_id, h ORDER BY t))
-        GROUP BY source_id, class_id, h HAVING max(in_window) >= ?
+              FROM times WINDOW p AS (PARTITION BY source_id, class_no, h ORDER BY t))
+        GROUP BY source_id, class_no, h HAVING max(in_window) >= ?
     ),
-    stmt AS (SELECT * FROM hot JOIN peaks USING (source_id, class_id, h)),
+    stmt AS (SELECT * FROM hot JOIN peaks USING (source_id, class_no, h)),
     per_class AS (
-        SELECT class_id, count(*) AS statements, sum(repeats) AS executions,
+        SELECT any_value(c.class_id) AS class_id, count(*) AS statements,
+               sum(repeats) AS executions,
                round(fsum(ms), 3) AS total_ms, sum(within_ttl) AS within_ttl,
                arg_max({{'source_id': source_id, 'h': h, 'repeats': repeats,
                          'max_in_window': max_in_window, 'ms': ms, 'sessions': sessions,
                          'within_ttl': within_ttl, 'first_ts': first_ts, 'last_ts': last_ts}},
                        {{'repeats': repeats, 'ms': ms, 'src': -source_id, 'h': h}}) AS top
-        FROM stmt GROUP BY class_id
+        FROM stmt JOIN cls c USING (class_no)
+        GROUP BY class_no
     ),
     texts AS (  -- the text of each class's top statement only (all its rows share it), read
                 -- again from the entries of the classes found
