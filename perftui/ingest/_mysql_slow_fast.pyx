@@ -50,6 +50,7 @@ import pyarrow as pa
 from perftui.ingest import mysql_slow as _py
 from perftui.ingest.records import ADMIN, QUERY, Reject
 from perftui.store.writer import _COLUMNS
+from perftui.store.writer import extra_json as _extra_json
 
 # The Python parser's header codes, read from it so the two cannot drift apart.
 cdef int _TIME = _py._TIME
@@ -354,6 +355,10 @@ cdef class FastMySQLSlowParser:
     cdef int64_t _c_line_start
     cdef bint _c_admin
     cdef object _c_session, _c_user, _c_db, _c_host, _c_query, _c_extra
+    # A QC_hit value not yet put in _c_extra: while it is the entry's only extra field (the
+    # MariaDB entry's usual case) no dict is made; its JSON is remembered for the last value.
+    cdef object _c_qc, _qc_last
+    cdef bytes _qc_json
     cdef double _c_f64[N_FLOATS]
     cdef bint _c_f64_ok[N_FLOATS]
     cdef int64_t _c_i64[N_INTS]
@@ -415,7 +420,7 @@ cdef class FastMySQLSlowParser:
         self._c_line_start = no
         self._c_admin = False
         self._c_session = self._c_user = self._c_db = self._c_host = None
-        self._c_query = self._c_extra = None
+        self._c_query = self._c_extra = self._c_qc = None
         for k in range(N_FLOATS):
             self._c_f64_ok[k] = False
         for k in range(N_INTS):
@@ -451,10 +456,18 @@ cdef class FastMySQLSlowParser:
         return 0
 
     cdef int _update_extra(self, dict ex) except -1:
+        self._own_extra()
         if self._c_extra is None:
             self._c_extra = ex.copy()
         else:
             (<dict>self._c_extra).update(ex)
+        return 0
+
+    cdef inline int _own_extra(self) except -1:
+        """Put a pending QC_hit in ``_c_extra`` (first, as it came first) before it changes."""
+        if self._c_qc is not None:
+            self._c_extra = {"QC_hit": self._c_qc}
+            self._c_qc = None
         return 0
 
     # -- the hot loop: MySQLSlowParser.feed, statement for statement -------------------------
@@ -845,7 +858,7 @@ cdef class FastMySQLSlowParser:
         self._c_session = session
         self._c_db = db
         if self._c_extra is None:
-            self._c_extra = {"QC_hit": qc_hit}
+            self._c_qc = qc_hit
         else:
             self._c_extra["QC_hit"] = qc_hit
         return 0
@@ -964,7 +977,13 @@ cdef class FastMySQLSlowParser:
         self._session.add_str(self._c_session)
         self._user.add_str(self._c_user)
         self._host.add_str(self._c_host)
-        self._extra.add_json_object(self._c_extra)  # NULL when None or empty
+        if self._c_qc is not None:  # {"QC_hit": X} alone
+            if self._c_qc is not self._qc_last and self._c_qc != self._qc_last:
+                self._qc_json = _extra_json({"QC_hit": self._c_qc}).encode()
+            self._qc_last = self._c_qc
+            self._extra.add(<const char*>self._qc_json, len(self._qc_json))
+        else:
+            self._extra.add_json_object(self._c_extra)  # NULL when None or empty
         if self._has_set_ts:
             self._c_f64[F_TS] = self._set_ts
             self._c_f64_ok[F_TS] = True
@@ -1081,6 +1100,7 @@ cdef class FastMySQLSlowParser:
         if u[2] is not None:
             self._c_session = u[2]
         if u[3] is not None:
+            self._own_extra()
             self._c_extra = {**(self._c_extra or {}), **u[3]}
         return u
 
@@ -1119,6 +1139,7 @@ cdef class FastMySQLSlowParser:
                 except ValueError:
                     pass
             elif name:
+                self._own_extra()
                 if self._c_extra is None:
                     self._c_extra = {}
                 self._c_extra[name] = value.strip()
