@@ -74,7 +74,7 @@ def test_ingest_stores_with_one_duckdb_thread_and_gives_the_settings_back(
     con.execute("SET threads = 2")
     con.execute("SET disabled_compression_methods = 'chimp'")
     seen: list[tuple[int, frozenset[str]]] = []
-    insert_batch = writer.insert_batch
+    insert_entries = writer.insert_entries
 
     def disabled(c) -> frozenset[str]:
         text = first(c.execute("SELECT current_setting('disabled_compression_methods')"))[0]
@@ -84,9 +84,9 @@ def test_ingest_stores_with_one_duckdb_thread_and_gives_the_settings_back(
         seen.append((_threads(c), disabled(c)))
         if fail:
             raise OSError("disk full")
-        insert_batch(c, *args)
+        insert_entries(c, *args)
 
-    monkeypatch.setattr(writer, "insert_batch", spying)
+    monkeypatch.setattr(writer, "insert_entries", spying)
     if fail:
         with pytest.raises((OSError, IngestError)):
             ingest_path(con, str(sample("postgresql.log")))

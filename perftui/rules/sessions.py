@@ -50,7 +50,7 @@ def connections_cte(workload: Workload) -> tuple[str, list]:
     pid or thread id can be reused), line_start, kind, ts, duration_ms, class_id, class_no (a
     number per class, ``class_kinds`` maps it back: a window that sorts millions of rows
     carries an integer faster than the 16-character id; every stored class id has its row in
-    query_classes, which ``writer.insert_batch`` stores first), is_insert,
+    query_classes, which ingest stores before its entries), is_insert,
     values_rows, rows_affected, is_control (transaction control / session setup), tx_event
     ('begin', 'end', 'ac_off', 'ac_on' or NULL), is_end (the entry closes its connection).
 

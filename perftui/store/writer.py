@@ -190,14 +190,27 @@ def insert_batch(
     con: duckdb.DuckDBPyConnection, source_id: int, classified: Classified, dialect: str
 ) -> None:
     """Store a classified batch: its new query classes, then its entries."""
+    insert_classes(con, classified, dialect)
+    insert_entries(con, source_id, classified)
+
+
+def insert_classes(con: duckdb.DuckDBPyConnection, classified: Classified, dialect: str) -> None:
+    """Store the query classes of a classified batch that the store does not hold yet."""
     con.register("_perftui_classes", classified.classes)
-    con.register("_perftui_arrow", classified.entries)
     try:
         con.execute(
             "INSERT OR IGNORE INTO query_classes (class_id, fingerprint, dialect) "
             "SELECT DISTINCT class_id, fingerprint, ? FROM _perftui_classes",
             [dialect],
         )
+    finally:
+        con.unregister("_perftui_classes")
+
+
+def insert_entries(con: duckdb.DuckDBPyConnection, source_id: int, classified: Classified) -> None:
+    """Store the entries of a classified batch (its classes are stored already)."""
+    con.register("_perftui_arrow", classified.entries)
+    try:
         con.execute(
             "INSERT INTO entries BY NAME SELECT ? AS source_id, b.entry_no, b.line_start, "
             "b.n_lines, b.kind, "
@@ -213,7 +226,6 @@ def insert_batch(
         )
     finally:
         con.unregister("_perftui_arrow")
-        con.unregister("_perftui_classes")
 
 
 _CLASSED = pa.array(["query", "error", "admin"])  # kinds whose statement forms a query class
@@ -453,14 +465,19 @@ CHECKPOINT_ROWS = 1_000_000
 
 
 class BackgroundWriter:
-    """Runs the DuckDB side of ingest on two threads while the caller keeps parsing.
+    """Runs the DuckDB side of ingest on three threads while the caller keeps parsing.
 
-    One thread fingerprints a batch (``classify``, on a cursor of its own: it reads no table),
-    the other stores the batch before it (``insert_batch``). DuckDB releases the GIL in both, so
-    parsing, fingerprinting and inserting overlap, and whichever stage is the slower one for a
-    log (the insert for a slow log, the parser for PostgreSQL) gets the second core when the
-    others wait. At most ``depth`` batches wait at each stage, so memory stays bounded. The
-    caller's connection is used only by the insert thread until ``close``.
+    One thread fingerprints a batch (``classify``, on a cursor of its own) and stores its new
+    query classes; two others store the entries of the batches before it (``insert_entries``),
+    each on its own cursor, in their own transactions (DuckDB appends to one table from several
+    at once; rows are in entry order by ``entry_no``, not by when their batch was committed).
+    DuckDB releases the GIL in all of them, so parsing, fingerprinting and inserting overlap,
+    and whichever stage is the slower one for a log gets the second core when the others wait:
+    storing is for a slow log, whose entries are short (1 GB MariaDB log, ingest alone, 5 paired
+    runs: wall 0.89 with the second inserter, CPU 1.08, peak 616 against 526 MB; PostgreSQL,
+    where parsing is the slow stage: wall 1.02, within the runs' spread). At most ``depth``
+    batches wait at each stage, so memory stays bounded. The caller's connection is used only
+    by the first inserter until ``close``.
 
     DuckDB runs with one thread of its own meanwhile (restored at ``close``): these stages
     already keep both cores busy, and a two-thread insert spends the second one merging its
@@ -483,6 +500,8 @@ class BackgroundWriter:
         self._settings.enter_context(single_threaded(con))
         self._settings.enter_context(without_fsst(con))
         self._classifier = con.cursor()
+        self._inserters = [con, con.cursor()]
+        self._stored_lock = threading.Lock()
         self._cache: FingerprintCache | None = FingerprintCache()
         self._jobs: queue.Queue[tuple[str, pa.Table] | None] = queue.Queue(maxsize=depth)
         self._classified: queue.Queue[tuple[str, pa.Table | Classified] | None] = queue.Queue(
@@ -492,7 +511,12 @@ class BackgroundWriter:
         self._unchecked = 0  # rows stored since the last checkpoint
         self._threads = [
             threading.Thread(target=self._classify, name="perftui-classify", daemon=True),
-            threading.Thread(target=self._insert, name="perftui-writer", daemon=True),
+            *(
+                threading.Thread(
+                    target=self._insert, args=(cur,), name=f"perftui-writer-{i}", daemon=True
+                )
+                for i, cur in enumerate(self._inserters)
+            ),
         ]
         for thread in self._threads:
             thread.start()
@@ -508,6 +532,7 @@ class BackgroundWriter:
                         classified = classify(
                             self._classifier, table, self._dialect, self._numbers, self._cache
                         )
+                        insert_classes(self._classifier, classified, self._dialect)
                         self._classified.put((kind, classified))
                     else:
                         self._classified.put(job)
@@ -516,22 +541,34 @@ class BackgroundWriter:
         finally:
             self._classified.put(None)
 
-    def _insert(self) -> None:
-        while (job := self._classified.get()) is not None:
-            if self._error is not None:
-                continue
-            kind, item = job
-            try:
-                if kind == "entries":
-                    insert_batch(self._con, self._source_id, item, self._dialect)
-                    self._unchecked += item.entries.num_rows
-                    if self._unchecked >= CHECKPOINT_ROWS:
-                        self._con.execute("CHECKPOINT")
-                        self._unchecked = 0
-                else:
-                    store_rejects(self._con, item)
-            except BaseException as exc:
-                self._fail(exc)
+    def _insert(self, cur: duckdb.DuckDBPyConnection) -> None:
+        try:
+            while (job := self._classified.get()) is not None:
+                if self._error is not None:
+                    continue
+                kind, item = job
+                try:
+                    if kind == "entries":
+                        insert_entries(cur, self._source_id, item)
+                        if self._stored(item.entries.num_rows):
+                            # Waits for the other transactions and holds off new ones
+                            # (DuckDB 2: FORCE no longer aborts them).
+                            cur.execute("FORCE CHECKPOINT")
+                    else:
+                        store_rejects(cur, item)
+                except BaseException as exc:
+                    self._fail(exc)
+        finally:
+            self._classified.put(None)  # the other inserter's end too
+
+    def _stored(self, rows: int) -> bool:
+        """Count stored rows; True when a checkpoint is due (then the count starts over)."""
+        with self._stored_lock:
+            self._unchecked += rows
+            if self._unchecked < CHECKPOINT_ROWS:
+                return False
+            self._unchecked = 0
+            return True
 
     def _fail(self, exc: BaseException) -> None:
         if self._error is None:  # the first failure is the one to report
@@ -557,6 +594,8 @@ class BackgroundWriter:
             thread.join()
         self._cache = None
         self._classifier.close()
+        for cur in self._inserters[1:]:
+            cur.close()
         self._settings.close()
         self._raise()
         finish_numbers(self._con, self._source_id, self._numbers)

@@ -37,15 +37,15 @@ from perftui.store import writer
 kill_after = int(sys.argv.pop(1))
 driver.FLUSH_ENTRIES = driver.CONVERT_ENTRIES = {FLUSH_ENTRIES}
 driver.LINE_BATCH_BYTES = {BATCH_BYTES}
-insert_batch, stored = writer.insert_batch, []
+insert_entries, stored = writer.insert_entries, []
 
 def store_then_die(*args, **kwargs):
-    insert_batch(*args, **kwargs)
+    insert_entries(*args, **kwargs)
     stored.append(1)
-    if len(stored) == kill_after:
+    if len(stored) >= kill_after:
         os.kill(os.getpid(), signal.SIGKILL)
 
-writer.insert_batch = store_then_die
+writer.insert_entries = store_then_die
 sys.exit(cli.main(sys.argv[1:]))
 """
 
@@ -85,15 +85,15 @@ def ingest(db: Path, log: Path) -> str:
 
 def fail_after(monkeypatch: pytest.MonkeyPatch, batches: int, exc: BaseException) -> None:
     """Make storing the batch after ``batches`` stored ones raise ``exc``."""
-    insert_batch, stored = writer.insert_batch, []
+    insert_entries, stored = writer.insert_entries, []
 
     def store_or_fail(*args: object, **kwargs: object) -> None:
-        if len(stored) == batches:
+        if len(stored) >= batches:  # two threads store: both may pass the count at once
             raise exc
-        insert_batch(*args, **kwargs)
+        insert_entries(*args, **kwargs)
         stored.append(1)
 
-    monkeypatch.setattr(writer, "insert_batch", store_or_fail)
+    monkeypatch.setattr(writer, "insert_entries", store_or_fail)
 
 
 def interrupted_progress(batches: int) -> Callable[[int], None]:
