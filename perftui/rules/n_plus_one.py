@@ -78,30 +78,29 @@ def _pairs(workload: Workload) -> list[dict[str, Any]]:
                    AS last_line,
                CASE WHEN last_of_run THEN rn ELSE lead(rn) OVER e END AS last_rn,
                CASE WHEN last_of_run THEN ms_so_far ELSE lead(ms_so_far) OVER e END AS ms_to,
-               lag(class_no) OVER e AS source_class_no, lag(line_start) OVER e AS source_line
+               lag(line_start) OVER e AS source_line
         FROM marks WHERE first_of_run OR last_of_run
         WINDOW e AS (PARTITION BY source_id, conn_no ORDER BY line_start)
     ),
     seq AS (
         SELECT source_id, conn_no, class_no, last_rn - rn + 1 AS n,
-               round(ms_to - ms_before, 3) AS ms, first_line, last_line,
-               source_class_no, source_line
+               round(ms_to - ms_before, 3) AS ms, first_line, last_line, source_line
         FROM ends WHERE first_of_run
     ),
     found AS (
-        SELECT seq.* EXCLUDE (class_no, source_class_no), k.class_id,
-               sk.class_id AS source_class, s.dialect
+        SELECT seq.* EXCLUDE (class_no), k.class_id, s.dialect
         FROM seq
         JOIN class_kinds k ON k.class_no = seq.class_no
-        JOIN class_kinds sk ON sk.class_no = seq.source_class_no
         JOIN query_classes c ON c.class_id = k.class_id
         JOIN sources s ON s.source_id = seq.source_id
-        WHERE seq.n >= ? AND (seq.ms >= ? OR seq.n >= ?)
+        WHERE seq.source_line IS NOT NULL AND seq.n >= ? AND (seq.ms >= ? OR seq.n >= ?)
           AND regexp_matches(c.fingerprint, ?)
     ),
-    hits AS (  -- a connection's session (its pid / thread id), read for the runs found only
-        SELECT f.*, e.session FROM found f
+    hits AS (  -- the connection's session (its pid / thread id) and the source run's class
+               -- (that of its last row), read for the runs found only
+        SELECT f.*, e.session, src.class_id AS source_class FROM found f
         JOIN entries e ON e.source_id = f.source_id AND e.line_start = f.first_line
+        JOIN entries src ON src.source_id = f.source_id AND src.line_start = f.source_line
     )
     SELECT source_class, class_id, dialect, count(*) AS runs, sum(n) AS executions,
            avg(n) AS mean_n, max(n) AS max_n, round(fsum(ms), 3) AS total_ms,

@@ -49,8 +49,8 @@ def connections_cte(workload: Workload) -> tuple[str, list]:
     Columns: source_id, session, conn_no (``store.connections``: numbered when stored, since a
     pid or thread id can be reused), line_start, kind, ts, duration_ms, class_id, class_no (a
     number per class, ``class_kinds`` maps it back: a window that sorts millions of rows
-    carries an integer faster than the 16-character id; every stored class id has its row in
-    query_classes, which ingest stores before its entries), is_insert,
+    carries an integer faster than the 16-character id; a class id missing from query_classes,
+    which ingest never leaves, gets a negative number from its hash), is_insert,
     values_rows, rows_affected, is_control (transaction control / session setup), tx_event
     ('begin', 'end', 'ac_off', 'ac_on' or NULL), is_end (the entry closes its connection).
 
@@ -75,7 +75,10 @@ def connections_cte(workload: Workload) -> tuple[str, list]:
     ),
     conn AS (
         SELECT e.source_id, e.session, e.conn_no, e.line_start, e.kind, e.ts, e.duration_ms,
-               e.class_id, c.class_no, e.values_rows, e.rows_affected,
+               e.class_id,
+               CASE WHEN c.class_no IS NOT NULL OR e.class_id IS NULL THEN c.class_no
+                    ELSE -1 - (hash(e.class_id) >> 2)::BIGINT END AS class_no,
+               e.values_rows, e.rows_affected,
                coalesce(c.is_insert, false) AS is_insert,
                coalesce(e.kind = 'query' AND c.control, false) AS is_control,
                CASE WHEN e.kind <> 'query' OR c.tx IS NULL THEN NULL

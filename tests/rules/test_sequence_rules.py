@@ -297,3 +297,14 @@ def test_cache_window_counts_executions_sharing_a_second_and_the_gaps(tmp_path: 
     assert _fp(w, update_class).startswith("update settings")
     narrow = Workload(w.con, thresholds=Thresholds(cache_repeats=26))
     assert list(cache_candidate.detect(narrow)) == []  # 50 in all, but never 26 within 60 s
+
+
+@pytest.mark.parametrize("name", SAMPLES)
+def test_runs_keep_their_source_when_its_class_row_is_gone(name: str, tmp_path: Path) -> None:
+    """Ingest stores a class before its entries, but a store edited by hand (or by another
+    tool) may lack a query_classes row: the run is still found, with the same source class."""
+    w = _workload(tmp_path, sample(name))
+    before = n_plus_one._pairs(w)
+    assert len(before) == 1
+    w.con.execute("DELETE FROM query_classes WHERE class_id = ?", [before[0]["source_class"]])
+    assert n_plus_one._pairs(Workload(w.con)) == before
