@@ -437,6 +437,16 @@ cdef class FastMySQLSlowParser:
         self._c_i64_ok[k] = _int64_of(value, &self._c_i64[k])
         return 0
 
+    cdef int _int_at(self, int k, const char* s, Py_ssize_t a, Py_ssize_t b) except -1:
+        """Int attribute ``k`` from the ASCII text ``s[a:b]``: in C when it is plain digits,
+        else as ``int()`` reads it (which may raise ValueError, as in the Python parser)."""
+        cdef int64_t iv
+        if _plain_int(s, a, b, &iv):
+            self._c_i64[k] = iv
+            self._c_i64_ok[k] = True
+            return 0
+        return self._set_int(k, int(_ascii(s + a, b - a, None)))
+
     cdef int _setattr(self, str attr, object value) except -1:
         """``setattr(cur, attr, value)`` for the attributes ``_parse_fields`` produces."""
         if attr == "duration_ms":
@@ -534,7 +544,6 @@ cdef class FastMySQLSlowParser:
         cdef int code
         cdef object u, f, ex
         cdef Py_ssize_t g[6]
-        cdef int64_t iv
         if c != 35:  # not "#"
             if self._phase == 2:  # statement text, unless a server header interrupts it
                 if (c != 84 and not _ends_srv_ascii(s, n)) or not _is_server_header(
@@ -645,16 +654,8 @@ cdef class FastMySQLSlowParser:
             self._rank = _QT
         if code == _RA:
             if _match_ra(s, n, g):
-                if _plain_int(s, g[0], g[1], &iv):
-                    self._c_i64[I_ROWS_AFFECTED] = iv
-                    self._c_i64_ok[I_ROWS_AFFECTED] = True
-                else:
-                    self._set_int(I_ROWS_AFFECTED, int(_ascii(s + g[0], g[1] - g[0], None)))
-                if _plain_int(s, g[2], g[3], &iv):
-                    self._c_i64[I_BYTES_SENT] = iv
-                    self._c_i64_ok[I_BYTES_SENT] = True
-                else:
-                    self._set_int(I_BYTES_SENT, int(_ascii(s + g[2], g[3] - g[2], None)))
+                self._int_at(I_ROWS_AFFECTED, s, g[0], g[1])
+                self._int_at(I_BYTES_SENT, s, g[2], g[3])
                 return 0
             code = _FIELDS
         if code == _FIELDS and n >= 2 and s[1] == 35:
@@ -871,7 +872,6 @@ cdef class FastMySQLSlowParser:
         cdef Py_ssize_t pos = 0
         cdef int nt = 0
         cdef double d
-        cdef int64_t iv
         while nt < 10:
             pos = _skip_space(s, pos, n)
             if pos >= n:
@@ -898,16 +898,8 @@ cdef class FastMySQLSlowParser:
             else:
                 self._c_f64[F_LOCK] = float(_ascii(s + a[4], b[4] - a[4], None)) * 1000.0
             self._c_f64_ok[F_LOCK] = True
-            if _plain_int(s, a[6], b[6], &iv):
-                self._c_i64[I_ROWS_SENT] = iv
-                self._c_i64_ok[I_ROWS_SENT] = True
-            else:
-                self._set_int(I_ROWS_SENT, int(_ascii(s + a[6], b[6] - a[6], None)))
-            if _plain_int(s, a[8], b[8], &iv):
-                self._c_i64[I_ROWS_EXAMINED] = iv
-                self._c_i64_ok[I_ROWS_EXAMINED] = True
-            else:
-                self._set_int(I_ROWS_EXAMINED, int(_ascii(s + a[8], b[8] - a[8], None)))
+            self._int_at(I_ROWS_SENT, s, a[6], b[6])
+            self._int_at(I_ROWS_EXAMINED, s, a[8], b[8])
         except ValueError:
             self._fields(_ascii(s, n, line))
         else:
